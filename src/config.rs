@@ -1,0 +1,407 @@
+//! Every knob of `chatloop serve`, with its unit and safe default, and the command-line parser.
+//!
+//! The defaults are chosen for a small board on a LAN: they bound memory (queues, messages,
+//! request heads, connection count) and time (handshakes, silent peers, stuck writers), so an
+//! operator who passes no flag at all still runs a server no client can grow or stall.
+//! How the limits relate is checked in [`Config::validate`].
+//!
+//! The parser is hand-written (in the style of `lexopt`): `--flag value` or `--flag=value`,
+//! errors as one-line [`UsageError`]s that `main` prints and turns into exit code 2.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the server does with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Qt's ChatServer: relay to every *other* member of the sender's room.
+    Chat,
+    /// Qt's echo server: send it back to its sender only.
+    Echo,
+}
+
+/// Everything `Server` needs to know. Built by [`Config::from_args`] or [`Config::default`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:1234`, Qt's port; only this host can connect
+    /// until the operator asks for more (`--listen 0.0.0.0:1234` or `[::]:1234`).
+    pub listen: SocketAddr,
+    /// Chat (default) or echo.
+    pub mode: Mode,
+    /// Open WebSocket connections at most; the next upgrade is answered `503`.
+    pub max_connections: usize,
+    /// Bytes one connection may have queued for sending; past it the connection is a slow
+    /// consumer and is closed with 1008. Must hold one whole message frame.
+    pub max_queue_bytes: usize,
+    /// Bytes queued in all outboxes together above which the server stops reading new messages
+    /// (backpressure on the senders through TCP) until half of it has drained.
+    pub high_water_bytes: usize,
+    /// Largest message (after reassembling fragments) a client may send; larger → close 1009.
+    pub max_message_bytes: usize,
+    /// Largest HTTP request head; larger → 431.
+    pub max_head_bytes: usize,
+    /// Time a new connection has to send its whole request head; then → 408 (slowloris).
+    pub handshake_timeout: Duration,
+    /// Silence from a peer after which the server sends a Ping (RFC 6455 §5.5.2).
+    /// Must be shorter than `idle_timeout`.
+    pub ping_interval: Duration,
+    /// Silence after which a peer is considered gone and closed with 1001.
+    pub idle_timeout: Duration,
+    /// Time queued bytes may sit without the peer taking any of them; then → 1008.
+    pub write_timeout: Duration,
+    /// Time we wait for the peer's half of a closing handshake (its Close, then its FIN).
+    pub close_timeout: Duration,
+    /// On SIGINT/SIGTERM: time given to clients to receive their Close 1001 before exit.
+    pub shutdown_grace: Duration,
+}
+
+/// Default per-connection queue: 1 MiB, sixteen 64 KiB messages.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
+/// Default message cap in chat mode: 64 KiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 10;
+/// Default message cap in echo mode: 16 MiB, the largest message of the Autobahn suite (9.*).
+pub const ECHO_MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Worst-case frame header (RFC 6455 §5.2: 2 + 8 bytes of length, no mask from a server).
+pub const MAX_FRAME_HEADER: usize = 10;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 1234)),
+            mode: Mode::Chat,
+            max_connections: 10_000,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            high_water_bytes: 64 << 20,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_head_bytes: 8 << 10,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `chatloop serve --help`.
+pub const SERVE_USAGE: &str = "\
+Usage: chatloop serve [OPTIONS]
+
+Runs the chat server: every message a client sends is relayed to every other client in the
+same room (the room is the URL path: ws://host:1234/kitchen). With --echo, every message goes
+back to its sender only.
+
+Options:
+  --listen ADDR:PORT          address to listen on [default: 127.0.0.1:1234]
+  --echo                      echo server instead of chat
+  --max-connections N         open WebSocket connections; more get HTTP 503 [default: 10000]
+  --max-queue-bytes BYTES     queued output per connection; past it: close 1008 [default: 1MiB]
+  --high-water-bytes BYTES    queued output in all; past it, reading pauses [default: 64MiB]
+  --max-message-bytes BYTES   largest message accepted; larger: close 1009
+                              [default: 64KiB; 16MiB with --echo]
+  --max-head-bytes BYTES      largest HTTP request head; larger: HTTP 431 [default: 8KiB]
+  --handshake-timeout TIME    time to send the request head; then HTTP 408 [default: 10s]
+  --ping-interval TIME        silence before the server sends a Ping [default: 30s]
+  --idle-timeout TIME         silence before a peer is closed with 1001 [default: 60s]
+  --write-timeout TIME        time queued output may sit untaken; then 1008 [default: 10s]
+  --close-timeout TIME        wait for the peer's Close and FIN when closing [default: 5s]
+  --shutdown-grace TIME       on SIGINT/SIGTERM, time to deliver Close 1001 [default: 2s]
+  --log-level LEVEL           error, warn, info, debug or trace [default: info]
+  -h, --help                  print this help
+
+BYTES takes a plain number or a suffix: 64KiB, 1MiB, 1GiB (also K, M, G, KB, MB).
+TIME takes a number with a unit: 500ms, 10s, 2m.
+";
+
+/// A command-line mistake: printed as `error: …` and exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Builds a [`UsageError`] from format arguments.
+macro_rules! usage {
+    ($($t:tt)*) => { UsageError(format!($($t)*)) };
+}
+
+
+/// What `chatloop serve` was asked to do.
+#[derive(Debug)]
+pub enum ServeCommand {
+    /// Run with this config and log level.
+    Run(Config, log::LevelFilter),
+    /// Print [`SERVE_USAGE`].
+    Help,
+}
+
+impl Config {
+    /// Parses `chatloop serve`'s arguments (without the subcommand itself).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<ServeCommand, UsageError> {
+        let mut c = Config::default();
+        let mut level = log::LevelFilter::Info;
+        let (mut message_set, mut queue_set) = (false, false);
+        let mut args = Args::new(args);
+        while let Some(flag) = args.next_flag()? {
+            match flag.as_str() {
+                "--listen" => c.listen = args.value(&flag, parse_addr)?,
+                "--echo" => c.mode = Mode::Echo,
+                "--max-connections" => c.max_connections = args.value(&flag, parse_count)?,
+                "--max-queue-bytes" => {
+                    c.max_queue_bytes = args.value(&flag, parse_bytes)?;
+                    queue_set = true;
+                }
+                "--high-water-bytes" => c.high_water_bytes = args.value(&flag, parse_bytes)?,
+                "--max-message-bytes" => {
+                    c.max_message_bytes = args.value(&flag, parse_bytes)?;
+                    message_set = true;
+                }
+                "--max-head-bytes" => c.max_head_bytes = args.value(&flag, parse_bytes)?,
+                "--handshake-timeout" => c.handshake_timeout = args.value(&flag, parse_time)?,
+                "--ping-interval" => c.ping_interval = args.value(&flag, parse_time)?,
+                "--idle-timeout" => c.idle_timeout = args.value(&flag, parse_time)?,
+                "--write-timeout" => c.write_timeout = args.value(&flag, parse_time)?,
+                "--close-timeout" => c.close_timeout = args.value(&flag, parse_time)?,
+                "--shutdown-grace" => c.shutdown_grace = args.value(&flag, parse_time)?,
+                "--log-level" => level = args.value(&flag, parse_level)?,
+                "-h" | "--help" => return Ok(ServeCommand::Help),
+                _ => return Err(usage!("unknown option '{flag}' (see 'chatloop serve --help')")),
+            }
+        }
+        if c.mode == Mode::Echo && !message_set {
+            c.max_message_bytes = ECHO_MAX_MESSAGE_BYTES;
+        }
+        if !queue_set {
+            // One whole frame must always fit in a queue (see `validate`).
+            c.max_queue_bytes = c
+                .max_queue_bytes
+                .max(c.max_message_bytes + MAX_FRAME_HEADER);
+        }
+        c.high_water_bytes = c.high_water_bytes.max(c.max_queue_bytes);
+        c.validate()?;
+        Ok(ServeCommand::Run(c, level))
+    }
+
+    /// Checks how the limits relate; every rule here is a way a server could otherwise wedge.
+    pub fn validate(&self) -> Result<(), UsageError> {
+        if self.max_queue_bytes < self.max_message_bytes + MAX_FRAME_HEADER {
+            return Err(usage!(
+                "--max-queue-bytes must hold one whole message: at least --max-message-bytes + {MAX_FRAME_HEADER}"
+            ));
+        }
+        if self.high_water_bytes < self.max_queue_bytes {
+            return Err(usage!(
+                "--high-water-bytes must be at least --max-queue-bytes"
+            ));
+        }
+        if self.ping_interval >= self.idle_timeout {
+            return Err(usage!("--ping-interval must be shorter than --idle-timeout"));
+        }
+        let zero = [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--ping-interval", self.ping_interval),
+            ("--write-timeout", self.write_timeout),
+            ("--close-timeout", self.close_timeout),
+        ];
+        if let Some((name, _)) = zero.iter().find(|(_, d)| d.is_zero()) {
+            return Err(usage!("{name} must be more than zero"));
+        }
+        if self.max_connections == 0 || self.max_head_bytes < 64 {
+            return Err(usage!(
+                "--max-connections must be at least 1 and --max-head-bytes at least 64"
+            ));
+        }
+        Ok(())
+    }
+
+    /// How often the server checks deadlines: a quarter of the shortest timeout, between 10 ms
+    /// and 1 s. Deadlines are therefore kept to within one tick.
+    pub fn tick(&self) -> Duration {
+        [
+            self.handshake_timeout,
+            self.ping_interval,
+            self.write_timeout,
+            self.close_timeout,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or(Duration::from_secs(1))
+        .div_f32(4.0)
+        .clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+}
+
+/// A small hand-written argument reader: `--flag value`, `--flag=value`, bare flags.
+pub struct Args {
+    args: std::vec::IntoIter<String>,
+    /// The `value` part of a `--flag=value` just read.
+    pending: Option<String>,
+    /// Arguments that are not flags, in order.
+    pub positional: Vec<String>,
+}
+
+impl Args {
+    /// Wraps the arguments after the subcommand.
+    pub fn new(args: impl IntoIterator<Item = String>) -> Args {
+        Args {
+            args: args.into_iter().collect::<Vec<_>>().into_iter(),
+            pending: None,
+            positional: Vec::new(),
+        }
+    }
+
+    /// The next flag; positional arguments are collected into `positional` on the way.
+    pub fn next_flag(&mut self) -> Result<Option<String>, UsageError> {
+        if let Some(v) = self.pending.take() {
+            return Err(usage!("unexpected value '{v}'"));
+        }
+        for arg in self.args.by_ref() {
+            if !arg.starts_with('-') || arg == "-" {
+                self.positional.push(arg);
+                continue;
+            }
+            return Ok(Some(match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    self.pending = Some(value.to_owned());
+                    flag.to_owned()
+                }
+                _ => arg,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The value of `flag`, parsed by `parse`.
+    pub fn value<T>(
+        &mut self,
+        flag: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, UsageError> {
+        let raw = match self.pending.take().or_else(|| self.args.next()) {
+            Some(v) => v,
+            None => return Err(usage!("{flag} needs a value")),
+        };
+        parse(&raw).map_err(|why| usage!("invalid value '{raw}' for {flag}: {why}"))
+    }
+}
+
+/// `127.0.0.1:1234`, `[::1]:1234`, `localhost:1234`.
+pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "no address".to_owned())
+}
+
+/// A plain non-negative integer.
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    s.parse().map_err(|_| "expected a whole number".to_owned())
+}
+
+/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| "expected a size like 4096, 64KiB or 1MiB".to_owned())?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("unknown unit '{unit}' (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_owned())
+}
+
+/// `500ms`, `10s`, `2m`.
+pub fn parse_time(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "expected a time like 500ms, 10s or 2m".to_owned())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err("the unit must be ms, s or m".to_owned()),
+    }
+}
+
+/// `error`, `warn`, `info`, `debug`, `trace` or `off`.
+pub fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
+    s.parse()
+        .map_err(|_| "expected error, warn, info, debug, trace or off".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, UsageError> {
+        match Config::from_args(args.iter().map(|s| s.to_string()))? {
+            ServeCommand::Run(c, _) => Ok(c),
+            ServeCommand::Help => panic!("help"),
+        }
+    }
+
+    /// No flags give Qt's port on loopback and chat mode.
+    #[test]
+    fn defaults_are_qt_port_on_loopback() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
+        assert_eq!(c.mode, Mode::Chat);
+    }
+
+    /// Both flag spellings and the units parse.
+    #[test]
+    fn flags_and_units_parse() {
+        let c = run(&[
+            "--listen=[::1]:0",
+            "--max-message-bytes",
+            "1KiB",
+            "--ping-interval",
+            "500ms",
+            "--idle-timeout=2m",
+        ])
+        .unwrap();
+        assert!(c.listen.is_ipv6());
+        assert_eq!(c.max_message_bytes, 1024);
+        assert_eq!(c.ping_interval, Duration::from_millis(500));
+        assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    }
+
+    /// Echo mode raises the message cap, and the queue follows so a whole frame fits.
+    #[test]
+    fn echo_raises_message_cap_and_queue_follows() {
+        let c = run(&["--echo"]).unwrap();
+        assert_eq!(c.max_message_bytes, ECHO_MAX_MESSAGE_BYTES);
+        assert!(c.max_queue_bytes >= c.max_message_bytes + MAX_FRAME_HEADER);
+    }
+
+    /// Mistakes are one-line errors naming the flag.
+    #[test]
+    fn mistakes_name_the_flag() {
+        assert!(run(&["--bogus"]).unwrap_err().0.contains("--bogus"));
+        assert!(run(&["--listen"]).unwrap_err().0.contains("needs a value"));
+        assert!(run(&["--ping-interval", "90s"])
+            .unwrap_err()
+            .0
+            .contains("shorter than --idle-timeout"));
+        assert!(run(&["--max-queue-bytes", "1KiB"])
+            .unwrap_err()
+            .0
+            .contains("one whole message"));
+    }
+}

@@ -1,0 +1,63 @@
+//! # chatloop
+//!
+//! A WebSocket chat server written as one single-threaded, hand-written [`mio`] event loop:
+//! Qt's *ChatServer* (every message a client sends goes to every *other* client) and Qt's
+//! *echo server*, re-made in Rust without an async runtime.
+//!
+//! ## The loop, in one picture
+//!
+//! ```text
+//!   ┌────────────────────────────── Server::run (server.rs) ──────────────────────────────┐
+//!   │  poll ─▶ listener: accept ─▶ Conn in the slab (keyed by mio::Token)                   │
+//!   │      ─▶ readable: Conn::on_readable (conn.rs) ─ HTTP head (http.rs) or tungstenite    │
+//!   │                       │ complete messages, encoded once as server frames              │
+//!   │                       ▼                                                               │
+//!   │                  Hub (hub.rs): who is in the sender's room                            │
+//!   │                       │ one refcounted clone per recipient                            │
+//!   │                       ▼                                                               │
+//!   │                  Outbox (outbox.rs) of each recipient: bounded, counted               │
+//!   │      ─▶ end of turn: flush every touched outbox with writev; WRITABLE interest only   │
+//!   │         while bytes stay queued; free closed slots                                    │
+//!   └──────────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! ## Where things live (read in this order)
+//!
+//! | file | room of the house |
+//! |---|---|
+//! | `main.rs` | the command line: parse, run a subcommand, exit code |
+//! | [`config`] | every knob, its unit and safe default; the argument parser |
+//! | [`server`] | **the loop**: `Server::run`, accept, dispatch, relay, backpressure, timers |
+//! | [`conn`] | one connection as a state machine: Request → Open → Closing → Linger → Closed |
+//! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
+//! | [`hub`] | rooms and their members |
+//! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
+//!
+//! ## Invariants (things that never happen)
+//!
+//! 1. Only `server.rs` touches `Poll`/`Registry` and reads the clock; everything else is
+//!    handed `now`.
+//! 2. The hub, the HTTP router and the outbox never see a socket.
+//! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
+//!    accept/poll failures end `Server::run`.
+//! 4. Every read, write and accept continues until `WouldBlock` (reads in slices of
+//!    `READS_PER_TURN`, the rest next turn); a spurious or stale event is harmless.
+//! 5. WRITABLE is registered only while something is queued.
+//! 6. Every queue is bounded: an outbox by `--max-queue-bytes` (past it the peer is dropped as
+//!    a slow consumer), all outboxes together by `--high-water-bytes` (past it the server stops
+//!    reading, so TCP slows the senders), a request head by `--max-head-bytes`, a message by
+//!    `--max-message-bytes`.
+//! 7. Slab slots are freed only at the end of a turn, after the whole event batch, so a stale
+//!    event never reaches a new connection that reused the key. Reserved tokens live outside
+//!    the slab's range.
+//! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
+
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod hub;
+pub mod outbox;
+pub mod server;
+
+pub use config::{Config, Mode};
+pub use server::{Server, ServerHandle};

@@ -1,0 +1,86 @@
+//! The `chatloop` command: parse the command line, run a subcommand, map errors to an exit code.
+
+use chatloop::config::{ServeCommand, UsageError, SERVE_USAGE};
+use chatloop::{Config, Server};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: chatloop <COMMAND> [OPTIONS]
+
+A WebSocket chat server in one mio event loop (Qt's ChatServer and echo server, in Rust).
+
+Commands:
+  serve      run the server (default 127.0.0.1:1234; see 'chatloop serve --help')
+
+Options:
+  -h, --help       print this help
+  -V, --version    print the version
+";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(Failure::Usage(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Why the program stops early: a usage mistake (exit 2) or a runtime failure (exit 1).
+enum Failure {
+    Usage(UsageError),
+    Runtime(std::io::Error),
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode, Failure> {
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        Some("serve") => serve(args.collect()),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("-V" | "--version") => {
+            println!("chatloop {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(other) => Err(Failure::Usage(UsageError(format!(
+            "unknown command '{other}' (see 'chatloop --help')"
+        )))),
+    }
+}
+
+fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
+    let (config, level) = match Config::from_args(args).map_err(Failure::Usage)? {
+        ServeCommand::Help => {
+            print!("{SERVE_USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        ServeCommand::Run(config, level) => (config, level),
+    };
+    // Only fails if a logger is already installed, which cannot happen this early.
+    // tungstenite logs every close frame at debug; our own lines say the same per connection.
+    let _ = simple_logger::SimpleLogger::new()
+        .with_level(level)
+        .with_module_level("tungstenite", level.min(log::LevelFilter::Info))
+        .init();
+    let mut server = Server::bind(config.clone()).map_err(|e| {
+        Failure::Runtime(std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", config.listen),
+        ))
+    })?;
+    server.handle_signals().map_err(Failure::Runtime)?;
+    let mode = match config.mode {
+        chatloop::Mode::Chat => "chat",
+        chatloop::Mode::Echo => "echo",
+    };
+    log::info!("chatloop {mode} server listening on ws://{}/", server.local_addr());
+    server.run().map_err(Failure::Runtime)?;
+    Ok(ExitCode::SUCCESS)
+}

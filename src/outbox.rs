@@ -1,0 +1,300 @@
+//! The bounded per-connection queue of bytes waiting to be written to one socket.
+//!
+//! Every byte the server sends goes through a connection's [`Outbox`]: the HTTP response, the
+//! relayed messages, tungstenite's pongs and close frames. Keeping one queue per socket keeps
+//! their order, which RFC 6455 needs (a Close must come after the data it ends).
+//!
+//! ```text
+//!   hub fan-out ──push(frame.clone())──▶ ┌──────────── Outbox ─────────────┐
+//!   (one encoded frame, many clones)     │ [hdr|msg] [hdr|msg] [pong] ...  │ ──writev──▶ socket
+//!   tungstenite control frames ─push──▶  └─────────────────────────────────┘  (up to MAX_IOV
+//!                                            bytes: counted, bounded            chunks per call)
+//! ```
+//!
+//! Chunks are [`Bytes`]: a broadcast is encoded once and each recipient holds a refcounted
+//! clone, so 1,000 recipients of a 64 KiB message cost one 64 KiB buffer, not 64 MiB.
+//!
+//! Two limits live here, and they are different things:
+//! - the per-connection cap (`--max-queue-bytes`): [`Outbox::push`] refuses a chunk that would
+//!   go past it, and the caller drops the connection as a slow consumer;
+//! - the server-wide [`Meter`]: the sum over all outboxes, which the server compares with its
+//!   high-water mark to stop reading new messages while it is behind (backpressure).
+//!
+//! The outbox never sees a socket: [`Outbox::write_to`] takes any [`Write`], which is how the
+//! unit tests below drive it.
+
+use bytes::{Buf, Bytes};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// Most chunks handed to one `writev(2)`. Linux accepts 1,024; 64 already amortises the
+/// syscall over 64 deliveries (measured in the README) and keeps the slice array on the stack.
+pub const MAX_IOV: usize = 64;
+
+/// Capacity an emptied queue may keep. A connection that once held thousands of chunks gives the
+/// memory back; one that holds a few keeps its small buffer and does not reallocate.
+const KEEP_CAPACITY: usize = 16;
+
+/// Bytes queued in all outboxes of one server, shared by them (single-threaded, so `Rc<Cell>`).
+///
+/// The server reads it to decide whether to pause reading (see `Server` backpressure).
+#[derive(Clone, Debug, Default)]
+pub struct Meter(Rc<Cell<usize>>);
+
+impl Meter {
+    /// Bytes queued right now, across all outboxes sharing this meter.
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+
+    fn add(&self, n: usize) {
+        self.0.set(self.0.get() + n);
+    }
+
+    fn sub(&self, n: usize) {
+        self.0.set(self.0.get() - n);
+    }
+}
+
+/// The push would take the outbox past its cap: the connection is a slow consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// One connection's queue of outgoing bytes. See the module docs.
+#[derive(Debug)]
+pub struct Outbox {
+    /// Chunks in send order; the front one may be partly written (it is advanced in place).
+    chunks: VecDeque<Bytes>,
+    /// Bytes in `chunks`, so the cap check is O(1).
+    bytes: usize,
+    /// The per-connection cap in bytes (`--max-queue-bytes`).
+    cap: usize,
+    /// The server-wide total this outbox contributes to.
+    meter: Meter,
+    /// The front chunk has been partly written (so a frame boundary is not at the front).
+    mid_chunk: bool,
+}
+
+impl Outbox {
+    /// An empty outbox that holds at most `cap` bytes and reports to `meter`.
+    pub fn new(cap: usize, meter: Meter) -> Outbox {
+        Outbox {
+            chunks: VecDeque::new(),
+            bytes: 0,
+            cap,
+            meter,
+            mid_chunk: false,
+        }
+    }
+
+    /// Queues `chunk`, or refuses it with [`Full`] if that would pass the cap.
+    pub fn push(&mut self, chunk: Bytes) -> Result<(), Full> {
+        if self.bytes + chunk.len() > self.cap {
+            return Err(Full);
+        }
+        self.push_unchecked(chunk);
+        Ok(())
+    }
+
+    /// Queues `chunk` whatever the cap says. For the few small things the server itself must
+    /// say (an HTTP response, a close frame); the cap is checked again after them.
+    pub fn push_unchecked(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.bytes += chunk.len();
+        self.meter.add(chunk.len());
+        self.chunks.push_back(chunk);
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// True when nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// True when more than the cap is queued (possible only through `push_unchecked`).
+    pub fn is_over_cap(&self) -> bool {
+        self.bytes > self.cap
+    }
+
+    /// Drops everything queued except the unwritten rest of a partly written front chunk, which
+    /// must still go out whole for the peer to find the next frame boundary. Returns the bytes
+    /// dropped. Used when a slow consumer is cut off.
+    pub fn discard(&mut self) -> usize {
+        let keep = if self.mid_chunk {
+            self.chunks.pop_front()
+        } else {
+            None
+        };
+        let dropped = self.bytes - keep.as_ref().map_or(0, Bytes::len);
+        self.meter.sub(dropped);
+        self.bytes -= dropped;
+        self.chunks.clear();
+        self.chunks.shrink_to(KEEP_CAPACITY);
+        if let Some(front) = keep {
+            self.chunks.push_back(front);
+        }
+        dropped
+    }
+
+    /// Writes as much as `w` takes, up to [`MAX_IOV`] chunks per call, until the queue is empty
+    /// or `w` would block. Returns the bytes written; `WouldBlock` is not an error here (the
+    /// caller learns it from a non-empty queue), any other error is returned.
+    ///
+    /// Why a loop: readiness is edge-triggered (mio), so after a WRITABLE event we must write
+    /// until the kernel says `WouldBlock`, or we may never hear from this socket again.
+    pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<usize> {
+        let mut written = 0;
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let n = self.chunks.len().min(MAX_IOV);
+            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+                *slot = IoSlice::new(chunk);
+            }
+            match w.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(k) => {
+                    self.consume(k);
+                    written += k;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.chunks.is_empty() && self.chunks.capacity() > KEEP_CAPACITY {
+            self.chunks.shrink_to(KEEP_CAPACITY);
+        }
+        Ok(written)
+    }
+
+    /// Removes `k` written bytes from the front.
+    fn consume(&mut self, mut k: usize) {
+        self.bytes -= k;
+        self.meter.sub(k);
+        while k > 0 {
+            // `k` never exceeds the bytes queued: a writer reports at most what it was given.
+            let front = self.chunks.front_mut().expect("written more than queued");
+            if k >= front.len() {
+                k -= front.len();
+                self.chunks.pop_front();
+                self.mid_chunk = false;
+            } else {
+                front.advance(k);
+                self.mid_chunk = true;
+                k = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Outbox {
+    /// A connection that goes away takes its queued bytes off the server-wide meter.
+    fn drop(&mut self) {
+        self.meter.sub(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `room` bytes, then says `WouldBlock`, like a full socket.
+    struct Pipe {
+        got: Vec<u8>,
+        room: usize,
+        calls: usize,
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.room);
+                self.got.extend_from_slice(&b[..take]);
+                self.room -= take;
+                n += take;
+            }
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn pipe(room: usize) -> Pipe {
+        Pipe {
+            got: Vec::new(),
+            room,
+            calls: 0,
+        }
+    }
+
+    /// A push past the cap is refused and changes nothing.
+    #[test]
+    fn push_past_cap_is_refused() {
+        let meter = Meter::default();
+        let mut o = Outbox::new(10, meter.clone());
+        assert_eq!(o.push(Bytes::from_static(b"123456")), Ok(()));
+        assert_eq!(o.push(Bytes::from_static(b"12345")), Err(Full));
+        assert_eq!((o.len(), meter.get()), (6, 6));
+    }
+
+    /// Many chunks go out in one vectored write, in order, and the meter follows.
+    #[test]
+    fn chunks_are_written_in_order_with_few_calls() {
+        let meter = Meter::default();
+        let mut o = Outbox::new(1 << 20, meter.clone());
+        for i in 0..100u8 {
+            o.push(Bytes::from(vec![i; 3])).unwrap();
+        }
+        let mut p = pipe(usize::MAX);
+        assert_eq!(o.write_to(&mut p).unwrap(), 300);
+        assert_eq!(p.calls, 2, "100 chunks take two writev calls of up to 64");
+        assert!(p.got.chunks(3).enumerate().all(|(i, c)| c == [i as u8; 3]));
+        assert_eq!(meter.get(), 0);
+        assert!(o.is_empty());
+    }
+
+    /// A short write leaves the rest of the front chunk queued and resumes from it.
+    #[test]
+    fn partial_write_resumes_mid_chunk() {
+        let mut o = Outbox::new(100, Meter::default());
+        o.push(Bytes::from_static(b"hello ")).unwrap();
+        o.push(Bytes::from_static(b"world")).unwrap();
+        let mut p = pipe(4);
+        assert_eq!(o.write_to(&mut p).unwrap(), 4);
+        assert!(o.mid_chunk);
+        p.room = 100;
+        o.write_to(&mut p).unwrap();
+        assert_eq!(p.got, b"hello world");
+    }
+
+    /// Discarding keeps the partly written front chunk so the peer still sees whole frames.
+    #[test]
+    fn discard_keeps_a_partly_written_front() {
+        let meter = Meter::default();
+        let mut o = Outbox::new(100, meter.clone());
+        o.push(Bytes::from_static(b"abcdef")).unwrap();
+        o.push(Bytes::from_static(b"ghij")).unwrap();
+        o.write_to(&mut pipe(2)).unwrap();
+        assert_eq!(o.discard(), 4);
+        assert_eq!((o.len(), meter.get()), (4, 4));
+        drop(o);
+        assert_eq!(meter.get(), 0, "a dropped outbox leaves the meter");
+    }
+}
