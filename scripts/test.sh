@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of chatloop: the Rust unit and integration tests (which drive real clients:
+# tungstenite here, Python `websockets` and Node `ws` where installed), then the suites that
+# need their own tools. Installs what those need first, idempotently.
+#
+#   ./scripts/test.sh            everything
+#   CHATLOOP_QUICK=1 ./scripts/test.sh   Rust tests only, no installs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -z "${CHATLOOP_QUICK:-}" ]; then
+  ./scripts/setup-test-deps.sh
+  # With the tools installed, interop tests must run: a missing client is then a failure.
+  export CHATLOOP_REQUIRE_INTEROP=1
+fi
+
+cargo build --release --bin chatloop
+cargo test --all-targets
