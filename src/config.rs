@@ -32,7 +32,8 @@ pub struct Config {
     /// Open WebSocket connections at most; the next upgrade is answered `503`.
     pub max_connections: usize,
     /// Bytes one connection may have queued for sending; past it the connection is a slow
-    /// consumer and is closed with 1008. Must hold one whole message frame.
+    /// consumer and is closed with 1008. Must hold one whole message frame. Past half of it
+    /// the connection is *behind*, and reading pauses (see `lag_timeout`).
     pub max_queue_bytes: usize,
     /// Bytes queued in all outboxes together above which the server stops reading new messages
     /// (backpressure on the senders through TCP) until half of it has drained.
@@ -50,6 +51,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Time queued bytes may sit without the peer taking any of them; then → 1008.
     pub write_timeout: Duration,
+    /// Time a connection more than half-full may hold up reading for everyone (backpressure)
+    /// before it is dropped as a slow consumer (1008); not while most connections are behind.
+    pub lag_timeout: Duration,
     /// Time we wait for the peer's half of a closing handshake (its Close, then its FIN).
     pub close_timeout: Duration,
     /// On SIGINT/SIGTERM: time given to clients to receive their Close 1001 before exit.
@@ -79,6 +83,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
+            lag_timeout: Duration::from_secs(2),
             close_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(2),
         }
@@ -106,6 +111,8 @@ Options:
   --ping-interval TIME        silence before the server sends a Ping [default: 30s]
   --idle-timeout TIME         silence before a peer is closed with 1001 [default: 60s]
   --write-timeout TIME        time queued output may sit untaken; then 1008 [default: 10s]
+  --lag-timeout TIME          time one client over half its queue may hold everyone up
+                              before it is dropped as a slow consumer (1008) [default: 2s]
   --close-timeout TIME        wait for the peer's Close and FIN when closing [default: 5s]
   --shutdown-grace TIME       on SIGINT/SIGTERM, time to deliver Close 1001 [default: 2s]
   --log-level LEVEL           error, warn, info, debug or trace [default: info]
@@ -131,7 +138,6 @@ impl std::error::Error for UsageError {}
 macro_rules! usage {
     ($($t:tt)*) => { UsageError(format!($($t)*)) };
 }
-
 
 /// What `chatloop serve` was asked to do.
 #[derive(Debug)]
@@ -168,11 +174,16 @@ impl Config {
                 "--ping-interval" => c.ping_interval = args.value(&flag, parse_time)?,
                 "--idle-timeout" => c.idle_timeout = args.value(&flag, parse_time)?,
                 "--write-timeout" => c.write_timeout = args.value(&flag, parse_time)?,
+                "--lag-timeout" => c.lag_timeout = args.value(&flag, parse_time)?,
                 "--close-timeout" => c.close_timeout = args.value(&flag, parse_time)?,
                 "--shutdown-grace" => c.shutdown_grace = args.value(&flag, parse_time)?,
                 "--log-level" => level = args.value(&flag, parse_level)?,
                 "-h" | "--help" => return Ok(ServeCommand::Help),
-                _ => return Err(usage!("unknown option '{flag}' (see 'chatloop serve --help')")),
+                _ => {
+                    return Err(usage!(
+                        "unknown option '{flag}' (see 'chatloop serve --help')"
+                    ))
+                }
             }
         }
         if c.mode == Mode::Echo && !message_set {
@@ -202,12 +213,15 @@ impl Config {
             ));
         }
         if self.ping_interval >= self.idle_timeout {
-            return Err(usage!("--ping-interval must be shorter than --idle-timeout"));
+            return Err(usage!(
+                "--ping-interval must be shorter than --idle-timeout"
+            ));
         }
         let zero = [
             ("--handshake-timeout", self.handshake_timeout),
             ("--ping-interval", self.ping_interval),
             ("--write-timeout", self.write_timeout),
+            ("--lag-timeout", self.lag_timeout),
             ("--close-timeout", self.close_timeout),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, d)| d.is_zero()) {
@@ -228,6 +242,7 @@ impl Config {
             self.handshake_timeout,
             self.ping_interval,
             self.write_timeout,
+            self.lag_timeout,
             self.close_timeout,
         ]
         .into_iter()

@@ -180,18 +180,24 @@ impl<S: Socket> Conn<S> {
         !self.outbox.is_empty() && !self.is_closed()
     }
 
+    /// More than half of `--max-queue-bytes` is queued.
+    pub fn is_behind(&self) -> bool {
+        self.outbox.is_behind()
+    }
+
     /// Bytes queued for this connection.
     pub fn queued(&self) -> usize {
         self.outbox.len()
     }
 
-    /// Reads what the socket has (up to [`READS_PER_TURN`] reads into `scratch`) and feeds it to
-    /// the current phase. Complete messages to relay are pushed to `relay`, already encoded as
+    /// Reads what the socket has (up to [`READS_PER_TURN`] reads into `scratch`, and no more
+    /// than `budget` bytes, which it decrements) and feeds it to the current phase. Complete messages to relay are pushed to `relay`, already encoded as
     /// server frames. Returns the room to join if this read completed an upgrade. `may_open`
     /// says whether the server has room for one more WebSocket connection.
     pub fn on_readable(
         &mut self,
         scratch: &mut [u8],
+        budget: &mut usize,
         now: Instant,
         cfg: &Config,
         may_open: bool,
@@ -203,7 +209,11 @@ impl<S: Socket> Conn<S> {
                 self.readable = false;
                 break;
             }
-            let n = match self.socket.read(scratch) {
+            if *budget == 0 {
+                break;
+            }
+            let room = scratch.len().min(*budget);
+            let n = match self.socket.read(&mut scratch[..room]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -215,6 +225,7 @@ impl<S: Socket> Conn<S> {
                     break;
                 }
             };
+            *budget -= n;
             // RFC 793 / TCP: a read of 0 bytes is the peer's FIN; no more input will come.
             self.peer_eof = n == 0;
             self.last_heard = now;
@@ -290,11 +301,8 @@ impl<S: Socket> Conn<S> {
                 let rest = head.split_off(len);
                 self.outbox
                     .push_unchecked(http::switching_protocols(&accept));
-                let ws = WebSocketContext::from_partially_read(
-                    rest,
-                    Role::Server,
-                    Some(ws_config(cfg)),
-                );
+                let ws =
+                    WebSocketContext::from_partially_read(rest, Role::Server, Some(ws_config(cfg)));
                 self.set_phase(Phase::Open { ws: Box::new(ws) }, now, &room);
                 // Frames that came with the head are already in tungstenite's buffer.
                 self.feed_ws(&[], now, relay);
@@ -364,7 +372,11 @@ impl<S: Socket> Conn<S> {
     /// is already queued, then linger without waiting for the peer's Close.
     fn fail(&mut self, code: CloseCode, why: &str, now: Instant) {
         self.send_close(code, why);
-        self.set_phase(Phase::Linger, now, &format_args!("{} {why}", u16::from(code)));
+        self.set_phase(
+            Phase::Linger,
+            now,
+            &format_args!("{} {why}", u16::from(code)),
+        );
     }
 
     /// Starts the closing handshake from our side (RFC 6455 §7.1.2): Close, then wait in
@@ -460,7 +472,9 @@ impl<S: Socket> Conn<S> {
             Phase::Open { .. } if since(self.last_heard) >= cfg.idle_timeout => {
                 self.close(CloseCode::Away, "idle timeout", now);
             }
-            Phase::Open { ws } if since(self.last_heard) >= cfg.ping_interval && !self.ping_sent => {
+            Phase::Open { ws }
+                if since(self.last_heard) >= cfg.ping_interval && !self.ping_sent =>
+            {
                 // RFC 6455 §5.5.2: a Ping asks a silent peer to prove it is there.
                 let mut wire = Wire {
                     input: &[],

@@ -238,7 +238,11 @@ mod tests {
         let mut buf = UPGRADE.to_vec();
         buf.extend_from_slice(b"\x81\x80rest");
         let (req, n) = parse(&buf).unwrap().unwrap();
-        assert_eq!(n, UPGRADE.len(), "bytes after the head are left for the next layer");
+        assert_eq!(
+            n,
+            UPGRADE.len(),
+            "bytes after the head are left for the next layer"
+        );
         assert_eq!(
             route(&req),
             Reply::Upgrade {
@@ -253,7 +257,9 @@ mod tests {
     #[test]
     fn bad_upgrades_get_the_rfc_status() {
         let with = |from: &str, to: &str| {
-            let text = String::from_utf8(UPGRADE.to_vec()).unwrap().replace(from, to);
+            let text = String::from_utf8(UPGRADE.to_vec())
+                .unwrap()
+                .replace(from, to);
             route(&parse(text.as_bytes()).unwrap().unwrap().0)
         };
         let answer = Reply::Answer;
@@ -285,7 +291,10 @@ mod tests {
             Ok(Some(Reply::Answer(Status::MethodNotAllowed)))
         );
         assert_eq!(r(b"\x16\x03\x01garbage\r\n\r\n"), Err(Status::BadRequest));
-        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(MAX_HEADERS + 1));
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "A: b\r\n".repeat(MAX_HEADERS + 1)
+        );
         assert_eq!(r(many.as_bytes()), Err(Status::HeadersTooLarge));
     }
 

@@ -80,7 +80,10 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         chatloop::Mode::Chat => "chat",
         chatloop::Mode::Echo => "echo",
     };
-    log::info!("chatloop {mode} server listening on ws://{}/", server.local_addr());
+    log::info!(
+        "chatloop {mode} server listening on ws://{}/",
+        server.local_addr()
+    );
     server.run().map_err(Failure::Runtime)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,8 +9,9 @@
 //!   └─ Token(id) → readable: queue for reading · writable: queue for flushing
 //!  read_ready   → read queued connections (a few reads each), relay every message:
 //!                 encode once, push a clone into each recipient's outbox
-//!                 (paused while the outboxes hold more than --high-water-bytes)
-//!  tick         → deadlines: handshake, ping, idle, stuck writers, closing
+//!                 (paused while a receiver is behind or the outboxes hold more than
+//!                 --high-water-bytes: TCP then slows the senders)
+//!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
 //!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
 //!                 state: WRITABLE only while bytes are queued; closed slots freed here,
 //!                 after the whole batch of events
@@ -86,10 +87,14 @@ pub struct Server {
     ready: VecDeque<ConnId>,
     /// Connections touched this turn: flushed (and maybe freed) at its end.
     dirty: Vec<ConnId>,
-    /// Reading is paused because the outboxes hold more than the high-water mark.
+    /// Reading is paused (see `backpressure`).
     paused: bool,
+    /// Since when some connection has been behind without a break (see `drop_laggards`).
+    behind_since: Option<Instant>,
     /// When to try accepting again after running out of file descriptors.
     accept_retry: Option<Instant>,
+    /// Accepting failed for lack of descriptors (so the warning is logged once, not per retry).
+    starved: bool,
     /// When deadlines are next checked.
     next_tick: Instant,
     /// Set once shutdown began: when the server gives up waiting for clients.
@@ -139,7 +144,9 @@ impl Server {
             ready: VecDeque::new(),
             dirty: Vec::new(),
             paused: false,
+            behind_since: None,
             accept_retry: None,
+            starved: false,
             next_tick: Instant::now(),
             shutdown_deadline: None,
             config,
@@ -213,10 +220,14 @@ impl Server {
         if !self.ready.is_empty() && !self.paused {
             return Some(Duration::ZERO);
         }
-        let next = [Some(self.next_tick), self.accept_retry, self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            Some(self.next_tick),
+            self.accept_retry,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         next.map(|t| t.saturating_duration_since(now))
     }
 
@@ -243,12 +254,19 @@ impl Server {
                     continue
                 }
                 Err(e) if out_of_resources(&e) => {
-                    warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    if !self.starved {
+                        warn!("accept: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                        self.starved = true;
+                    }
                     self.accept_retry = Some(now + ACCEPT_BACKOFF);
                     return Ok(());
                 }
                 Err(e) => return Err(e),
             };
+            if self.starved {
+                info!("accepting again");
+                self.starved = false;
+            }
             if self.conns.len() >= self.config.max_connections + headroom {
                 warn!("refusing {peer}: {} sockets open", self.conns.len());
                 continue;
@@ -258,10 +276,10 @@ impl Server {
             let _ = socket.set_nodelay(true);
             let entry = self.conns.vacant_entry();
             let id = entry.key();
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut socket, Token(id), Interest::READABLE)
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut socket, Token(id), Interest::READABLE)
             {
                 warn!("register {peer}: {e}");
                 continue;
@@ -292,9 +310,14 @@ impl Server {
 
     /// Reads every connection queued in `ready` once, relaying what arrives. A connection with
     /// more to read goes to the back of the queue for the next turn.
+    ///
+    /// A turn reads at most a quarter of `--max-queue-bytes` in all: every byte read may be
+    /// queued to every receiver before the end-of-turn flush, so this keeps a healthy receiver
+    /// far from its cap within one turn, whatever the number of senders.
     fn read_ready(&mut self, now: Instant) {
+        let mut budget = self.config.max_queue_bytes / 4;
         for _ in 0..self.ready.len() {
-            if self.backpressure() {
+            if budget == 0 || self.backpressure(now) {
                 return;
             }
             let Some(id) = self.ready.pop_front() else {
@@ -307,6 +330,7 @@ impl Server {
             let may_open = self.open < self.config.max_connections;
             let joined = conn.on_readable(
                 &mut self.scratch,
+                &mut budget,
                 now,
                 &self.config,
                 may_open,
@@ -351,23 +375,64 @@ impl Server {
         }
     }
 
-    /// True while reading should pause: the outboxes hold more than the high-water mark, and
-    /// stay paused until they are down to half of it (hysteresis, so we do not flap).
-    fn backpressure(&mut self) -> bool {
+    /// True while reading should pause, so TCP slows the senders down. Two reasons:
+    /// - the outboxes together hold more than `--high-water-bytes` (paused until they are down
+    ///   to half of it: hysteresis, so we do not flap). This bounds memory when every receiver
+    ///   is a little behind, i.e. when the server or the network is the bottleneck;
+    /// - some connection is *behind* (more than half its `--max-queue-bytes` queued): reading
+    ///   more would only push it towards its cap. If it catches up, reading resumes; if it
+    ///   holds everyone up for `--lag-timeout`, `tick` drops it as a slow consumer.
+    fn backpressure(&mut self, now: Instant) -> bool {
         let queued = self.meter.get();
-        if !self.paused && queued > self.config.high_water_bytes {
-            debug!("pausing reads: {queued} bytes queued");
-            self.paused = true;
-        } else if self.paused && queued <= self.config.high_water_bytes / 2 {
-            debug!("resuming reads: {queued} bytes queued");
-            self.paused = false;
+        let over = if self.paused {
+            queued > self.config.high_water_bytes / 2
+        } else {
+            queued > self.config.high_water_bytes
+        };
+        let behind = self.meter.behind();
+        match (behind, self.behind_since) {
+            (0, _) => self.behind_since = None,
+            (_, None) => self.behind_since = Some(now),
+            _ => {}
+        }
+        if (over || behind > 0) != self.paused {
+            self.paused = over || behind > 0;
+            debug!(
+                "reading {}: {queued} bytes queued, {behind} of {} connections behind",
+                if self.paused { "paused" } else { "resumed" },
+                self.open
+            );
         }
         self.paused
+    }
+
+    /// Drops the connections that have held reading up for `--lag-timeout` as slow consumers,
+    /// unless most connections are behind: then the bottleneck is not them but the server or
+    /// the network, and the pause is the right answer (they are draining; nobody is dropped).
+    fn drop_laggards(&mut self, now: Instant) {
+        let Some(since) = self.behind_since else {
+            return;
+        };
+        let behind = self.meter.behind();
+        if now.saturating_duration_since(since) < self.config.lag_timeout || 2 * behind > self.open
+        {
+            return;
+        }
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.is_behind() {
+                warn!("conn={id} slow consumer: {} bytes queued", conn.queued());
+                conn.drop_slow_consumer(now);
+                mark_dirty(conn, id, &mut self.dirty);
+            }
+        }
+        self.behind_since = None;
     }
 
     /// Checks every connection's deadlines; runs once per tick.
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.config.tick();
+        self.backpressure(now);
+        self.drop_laggards(now);
         for (id, conn) in self.conns.iter_mut() {
             conn.on_tick(now, &self.config);
             mark_dirty(conn, id, &mut self.dirty);
