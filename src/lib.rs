@@ -32,6 +32,7 @@
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
+//! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -52,6 +53,8 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod config;
 pub mod conn;
 pub mod http;

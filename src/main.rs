@@ -11,6 +11,7 @@ A WebSocket chat server in one mio event loop (Qt's ChatServer and echo server, 
 
 Commands:
   serve      run the server (default 127.0.0.1:1234; see 'chatloop serve --help')
+  bench      load-test a server: fanout, echo, idle, connect, ramp (see 'chatloop bench --help')
 
 Options:
   -h, --help       print this help
@@ -41,6 +42,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, Failure> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("serve") => serve(args.collect()),
+        #[cfg(feature = "bench")]
+        Some("bench") => bench(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -85,5 +88,22 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         server.local_addr()
     );
     server.run().map_err(Failure::Runtime)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `chatloop bench`: run one load-test scenario and print its report.
+#[cfg(feature = "bench")]
+fn bench(args: Vec<String>) -> Result<ExitCode, Failure> {
+    use chatloop::bench::{self, Options, BENCH_USAGE};
+    let Some(opts) = Options::from_args(args).map_err(Failure::Usage)? else {
+        print!("{BENCH_USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let report = bench::run(&opts).map_err(Failure::Runtime)?;
+    if opts.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
     Ok(ExitCode::SUCCESS)
 }
