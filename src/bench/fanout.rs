@@ -22,7 +22,7 @@
 //! of every message sent has arrived, or nothing arrived for a second, or five seconds passed.
 
 use super::pool::{new_histogram, Handler, Pool};
-use super::report::{CpuMeter, Latency, RampStep, Report};
+use super::report::{CpuMeter, CpuUse, Latency, RampStep, Report};
 use super::{after_connect, connect, Options, Progress, Stamp};
 use hdrhistogram::Histogram;
 use std::io;
@@ -219,13 +219,13 @@ impl Fanout {
     }
 
     /// Sends through the warm-up and the window, then drains; prints progress. Returns the CPU
-    /// use (generator, server) during the window alone.
+    /// use during the window alone.
     fn drive(
         &mut self,
         pool: &mut Pool,
         progress: &mut Progress,
         pid: Option<u32>,
-    ) -> io::Result<(f64, Option<f64>)> {
+    ) -> io::Result<CpuUse> {
         let start = pool.base + Duration::from_nanos(self.window_ns.0);
         let end = pool.base + Duration::from_nanos(self.window_ns.1);
         let mut cpu = None;
@@ -257,7 +257,7 @@ impl Fanout {
                 )
             });
         }
-        let usage = cpu.map_or((0.0, None), |mut c| c.lap());
+        let usage = cpu.map_or(CpuUse::default(), |mut c| c.lap());
         // Drain: every delivery of every message sent, or no progress for a while.
         let (start, mut seen, mut moved) = (Instant::now(), self.received_all, Instant::now());
         while self.received_all < self.sent_all * self.receivers {
@@ -354,10 +354,9 @@ pub fn run_fanout(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
     let secs = connect(pool, opts.clients, &mut f, &mut progress)?;
     let mut report = after_connect(pool, secs);
     f.begin(pool, Instant::now(), opts.warmup, opts.duration);
-    let (own, server) = f.drive(pool, &mut progress, opts.pid)?;
+    let usage = f.drive(pool, &mut progress, opts.pid)?;
     f.fill(&mut report, opts.duration.as_secs_f64());
-    report.generator_cpu = own;
-    report.server_cpu = server;
+    report.set_cpu(usage);
     Ok(report)
 }
 
@@ -373,7 +372,8 @@ pub fn run_ramp(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
         report.connect_secs += connect(pool, add, &mut f, &mut progress)?;
         let now = Instant::now();
         f.begin(pool, now, opts.warmup, opts.duration);
-        (report.generator_cpu, report.server_cpu) = f.drive(pool, &mut progress, opts.pid)?;
+        let usage = f.drive(pool, &mut progress, opts.pid)?;
+        report.set_cpu(usage);
         let mut step = Report::default();
         f.fill(&mut step, opts.duration.as_secs_f64());
         let latency = step.latency.unwrap_or_default();

@@ -462,8 +462,13 @@ impl Progress {
             return;
         }
         self.next = now + Duration::from_secs(1);
-        let (own, server) = self.cpu.lap();
-        let server = server.map_or(String::new(), |c| format!(", server {c:.0}%"));
+        let cpu = self.cpu.lap();
+        let own = cpu.generator;
+        let server = match (cpu.server, cpu.server_wait) {
+            (Some(c), Some(w)) if w >= 1.0 => format!(", server {c:.0}% (+{w:.0}% waiting)"),
+            (Some(c), _) => format!(", server {c:.0}%"),
+            _ => String::new(),
+        };
         eprintln!(
             "[{:6.1}s] {}  (cpu: generator {own:.0}%{server})",
             now.duration_since(self.start).as_secs_f64(),

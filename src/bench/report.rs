@@ -122,6 +122,11 @@ pub struct Report {
     pub generator_cpu: f64,
     /// The server's CPU use during the measured window (with `--pid`), in % of one core.
     pub server_cpu: Option<f64>,
+    /// Time the generator thread was ready to run but waited for a core (other processes), in
+    /// % of the window.
+    pub generator_wait: f64,
+    /// The same for the server (with `--pid`).
+    pub server_wait: Option<f64>,
     /// The server's resident memory before connecting, in KiB (with `--pid`).
     pub server_rss_before_kib: Option<u64>,
     /// The server's resident memory with every connection open, in KiB (with `--pid`).
@@ -131,6 +136,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Records the CPU use measured over the window.
+    pub fn set_cpu(&mut self, cpu: CpuUse) {
+        self.generator_cpu = cpu.generator;
+        self.generator_wait = cpu.generator_wait;
+        self.server_cpu = cpu.server;
+        self.server_wait = cpu.server_wait;
+    }
+
     /// Failures of all kinds.
     pub fn errors(&self) -> u64 {
         self.failures.iter().map(|f| f.count).sum()
@@ -225,9 +238,19 @@ impl Report {
         if let Some(k) = self.kib_per_connection() {
             row("server KiB/connection", format!("{k:.2}"));
         }
-        row("generator CPU", format!("{:.0}%", self.generator_cpu));
+        row(
+            "generator CPU",
+            format!(
+                "{:.0}% (waited for a core {:.0}%)",
+                self.generator_cpu, self.generator_wait
+            ),
+        );
         if let Some(c) = self.server_cpu {
-            row("server CPU", format!("{c:.0}%"));
+            let wait = self.server_wait.unwrap_or(0.0);
+            row(
+                "server CPU",
+                format!("{c:.0}% (waited for a core {wait:.0}%)"),
+            );
         }
         row("errors", self.errors().to_string());
         for f in &self.failures {
@@ -267,7 +290,7 @@ impl Report {
              \"measured_secs\":{:.3},\"sent\":{},\"expected\":{},\"received\":{},\"lost\":{},\
              \"out_of_order\":{},\"malformed\":{},\"echoed_to_sender\":{},\"unsent\":{},\"max_send_lag_us\":{},\
              \"rate\":{:.1},\"rate_unit\":{},\"latency\":{},\"generator_cpu_pct\":{:.1},\
-             \"server_cpu_pct\":{},\"server_rss_before_kib\":{},\"server_rss_after_kib\":{},\
+             \"generator_wait_pct\":{:.1},\"server_cpu_pct\":{},\"server_wait_pct\":{},\"server_rss_before_kib\":{},\"server_rss_after_kib\":{},\
              \"server_kib_per_connection\":{},\"steps\":[{}],\"largest_passing_step\":{},\
              \"errors\":{},\"failures\":[{}]}}",
             quote(&self.scenario),
@@ -288,7 +311,9 @@ impl Report {
             quote(self.rate_unit),
             self.latency.map_or("null".to_owned(), |l| l.json()),
             self.generator_cpu,
+            self.generator_wait,
             opt_f(self.server_cpu),
+            opt_f(self.server_wait),
             opt_u(self.server_rss_before_kib),
             opt_u(self.server_rss_after_kib),
             opt_f(self.kib_per_connection()),
@@ -329,16 +354,32 @@ fn quote(s: &str) -> String {
     q
 }
 
-/// CPU time of the generator's thread and (optionally) the server process, read from `/proc`.
+/// CPU use over a lap, in % of one core (from `/proc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuUse {
+    /// The generator's thread: time running.
+    pub generator: f64,
+    /// The generator's thread: time runnable but waiting for a core (other processes).
+    pub generator_wait: f64,
+    /// The server (`--pid`): time running.
+    pub server: Option<f64>,
+    /// The server (`--pid`): time runnable but waiting for a core.
+    pub server_wait: Option<f64>,
+}
+
+/// CPU time of the generator's thread and (optionally) the server, read from `/proc`: running
+/// time from `stat`, and from `schedstat` the time spent waiting for a core. On a shared
+/// machine the wait is what other processes took: a server that is at 80% and waited 20% was
+/// not idle, it was crowded out.
 pub struct CpuMeter {
     /// The server's pid, if given.
     server: Option<u32>,
     /// When the last reading was taken.
     at: Instant,
-    /// The generator thread's CPU ticks then.
-    own: u64,
-    /// The server's CPU ticks then.
-    theirs: Option<u64>,
+    /// The generator thread's (CPU ticks, ns waiting) then.
+    own: (u64, u64),
+    /// The server's (CPU ticks, ns waiting) then.
+    theirs: Option<(u64, u64)>,
 }
 
 /// Clock ticks per second of `/proc/*/stat` (`USER_HZ`): 100 on every Linux architecture in
@@ -351,25 +392,42 @@ impl CpuMeter {
         CpuMeter {
             server,
             at: Instant::now(),
-            own: cpu_ticks("/proc/thread-self/stat").unwrap_or(0),
-            theirs: server.and_then(|pid| cpu_ticks(&format!("/proc/{pid}/stat"))),
+            own: readings("/proc/thread-self").unwrap_or((0, 0)),
+            theirs: server.and_then(|pid| readings(&format!("/proc/{pid}"))),
         }
     }
 
-    /// CPU use since the last reading, in % of one core: (generator, server); restarts the
-    /// measurement.
-    pub fn lap(&mut self) -> (f64, Option<f64>) {
+    /// CPU use since the last reading; restarts the measurement.
+    pub fn lap(&mut self) -> CpuUse {
         let next = CpuMeter::start(self.server);
         let secs = next.at.duration_since(self.at).as_secs_f64().max(1e-3);
-        let pct = |a: u64, b: u64| 100.0 * b.saturating_sub(a) as f64 / TICKS_PER_SEC / secs;
-        let own = pct(self.own, next.own);
-        let theirs = match (self.theirs, next.theirs) {
-            (Some(a), Some(b)) => Some(pct(a, b)),
-            _ => None,
+        let run = |a: u64, b: u64| 100.0 * b.saturating_sub(a) as f64 / TICKS_PER_SEC / secs;
+        let wait = |a: u64, b: u64| 100.0 * b.saturating_sub(a) as f64 / 1e9 / secs;
+        let (theirs_then, theirs_now) = (self.theirs, next.theirs);
+        let pair = theirs_then.zip(theirs_now);
+        let usage = CpuUse {
+            generator: run(self.own.0, next.own.0),
+            generator_wait: wait(self.own.1, next.own.1),
+            server: pair.map(|(a, b)| run(a.0, b.0)),
+            server_wait: pair.map(|(a, b)| wait(a.1, b.1)),
         };
         *self = next;
-        (own, theirs)
+        usage
     }
+}
+
+/// (CPU ticks, nanoseconds waiting on a run queue) of a `/proc/PID` or `/proc/thread-self`
+/// directory. For a process, these are its main thread's: the server is single-threaded.
+fn readings(dir: &str) -> Option<(u64, u64)> {
+    let ticks = cpu_ticks(&format!("{dir}/stat"))?;
+    // schedstat: time on CPU (ns), time waiting on a run queue (ns), time slices.
+    let sched = std::fs::read_to_string(format!("{dir}/schedstat")).unwrap_or_default();
+    let waited = sched
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some((ticks, waited))
 }
 
 /// utime + stime (fields 14 and 15) of a `/proc/…/stat` file. The command name (field 2) may
@@ -398,6 +456,7 @@ mod tests {
     #[test]
     fn proc_readings_work_for_this_process() {
         assert!(cpu_ticks("/proc/thread-self/stat").is_some());
+        assert!(readings("/proc/thread-self").is_some());
         assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
     }
 

@@ -12,7 +12,7 @@
 
 use super::client::Failure;
 use super::pool::{new_histogram, Handler, Ignore, Pool};
-use super::report::{rss_kib, CpuMeter, Latency, Report};
+use super::report::{rss_kib, CpuMeter, CpuUse, Latency, Report};
 use super::{after_connect, connect, Options, Progress, Stamp};
 use hdrhistogram::Histogram;
 use std::io;
@@ -134,7 +134,7 @@ pub fn run_echo(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
             )
         });
     }
-    (report.generator_cpu, report.server_cpu) = cpu.map_or((0.0, None), |mut c| c.lap());
+    report.set_cpu(cpu.map_or(CpuUse::default(), |mut c| c.lap()));
     // Drain the answers still in flight (one per client at most).
     let drain_end = Instant::now() + Duration::from_secs(2);
     while e.received < e.sent && Instant::now() < drain_end {
@@ -172,7 +172,7 @@ pub fn run_idle(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
     }
     report.server_rss_after_kib = opts.pid.and_then(rss_kib);
     report.measured_secs = opts.duration.as_secs_f64();
-    (report.generator_cpu, report.server_cpu) = cpu.lap();
+    report.set_cpu(cpu.lap());
     Ok(report)
 }
 
@@ -229,7 +229,7 @@ pub fn run_connect(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
     }
     let mut report = Report::default();
     if let Some((mut cpu, opened, _closed)) = window {
-        (report.generator_cpu, report.server_cpu) = cpu.lap();
+        report.set_cpu(cpu.lap());
         report.connected = pool.opened - opened;
     }
     report.measured_secs = opts.duration.as_secs_f64();
