@@ -56,6 +56,10 @@ pub mod opcode {
 /// Largest HTTP response head accepted from the server.
 const MAX_RESPONSE_HEAD: usize = 8 << 10;
 
+/// Largest frame accepted from the server. An incomplete frame is held in memory until it is
+/// whole, so a hostile or broken server must not be able to announce an endless one.
+const MAX_INCOMING_FRAME: usize = 64 << 20;
+
 /// Why a connection ended other than by our own closing handshake. Every one is counted as an
 /// error of the run; [`Failure::kind`] is the bucket it is counted in.
 #[derive(Debug)]
@@ -149,6 +153,9 @@ pub struct Client {
     pub started: Instant,
     /// The scenario's number for this client (its index: sender id, receiver id).
     pub tag: u32,
+    /// The pool has counted this client as open (it saw [`Step::Opened`]). The phase alone
+    /// cannot say: a read that completes the handshake may fail later in the same call.
+    pub counted_open: bool,
 }
 
 impl Client {
@@ -180,6 +187,7 @@ impl Client {
             held: Vec::new(),
             started: now,
             tag: 0,
+            counted_open: false,
         })
     }
 
@@ -399,6 +407,9 @@ impl Client {
                 126 | 127 => break,
                 n => (n as usize, 2),
             };
+            if len > MAX_INCOMING_FRAME {
+                return Err(Failure::Protocol("frame larger than 64 MiB"));
+            }
             if (data.len() - pos - head) < len {
                 break;
             }
@@ -502,16 +513,21 @@ impl Default for Masks {
 mod tests {
     use super::*;
 
-    /// A masked frame unmasks to its payload, with the 16-bit length form past 125 bytes.
-    #[test]
-    fn frames_are_masked_and_length_encoded() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    /// A client (its connect to `listener` pending), for driving the parser and encoder.
+    fn client(listener: &std::net::TcpListener) -> Client {
         let target = Target {
             addr: listener.local_addr().unwrap(),
             host: "x".into(),
             path: "/".into(),
         };
-        let mut client = Client::connect(&target, None, Instant::now()).unwrap();
+        Client::connect(&target, None, Instant::now()).unwrap()
+    }
+
+    /// A masked frame unmasks to its payload, with the 16-bit length form past 125 bytes.
+    #[test]
+    fn frames_are_masked_and_length_encoded() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = client(&listener);
         let payload: Vec<u8> = (0..200u8).collect();
         let mask = [1, 2, 3, 4];
         client.push_frame(opcode::BINARY, &payload, mask);
@@ -526,5 +542,49 @@ mod tests {
             .map(|(i, b)| b ^ mask[i & 3])
             .collect();
         assert_eq!(unmasked, payload);
+    }
+
+    /// Frames split at any byte parse whole once the rest arrives; a Ping gets a Pong.
+    #[test]
+    fn frames_split_anywhere_parse_whole_and_pings_get_pongs() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = client(&listener);
+        client.phase = Phase::Open;
+        let big = vec![7u8; 300];
+        let mut wire = vec![0x82, 5];
+        wire.extend_from_slice(b"hello");
+        wire.extend_from_slice(&[0x89, 1, b'p']); // Ping "p"
+        wire.extend_from_slice(&[0x82, 126, 1, 44]); // 300 bytes
+        wire.extend_from_slice(&big);
+        for split in 0..=wire.len() {
+            client.out.clear();
+            let mut got: Vec<Vec<u8>> = Vec::new();
+            let mut on_data = |p: &[u8]| got.push(p.to_vec());
+            let used = client.parse_frames(&wire[..split], &mut on_data).unwrap();
+            let rest = [&wire[used..split], &wire[split..]].concat();
+            let used_rest = client.parse_frames(&rest, &mut on_data).unwrap();
+            assert_eq!(used_rest, rest.len(), "split at {split}");
+            assert_eq!(got, [b"hello".to_vec(), big.clone()], "split at {split}");
+            assert_eq!(client.out[0], 0x8A, "a Pong was queued (split at {split})");
+        }
+    }
+
+    /// A masked server frame, or one announcing more than the cap, is a protocol failure.
+    #[test]
+    fn masked_or_endless_server_frames_fail() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = client(&listener);
+        client.phase = Phase::Open;
+        let mut ignore = |_: &[u8]| {};
+        let masked = [0x82, 0x81, 1, 2, 3, 4, 5];
+        assert!(matches!(
+            client.parse_frames(&masked, &mut ignore),
+            Err(Failure::Protocol(_))
+        ));
+        let endless = [0x82, 127, 0x7f, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            client.parse_frames(&endless, &mut ignore),
+            Err(Failure::Protocol(_))
+        ));
     }
 }

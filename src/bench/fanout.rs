@@ -4,12 +4,13 @@
 //! messages are spread over one period so they do not all fire at once); the stamp is the time
 //! the message is actually queued, and how far a sender fell behind its schedule is reported as
 //! the send lag, so a reader can tell whether the open loop held. Without `--rate` the loop is
-//! closed: a sender keeps at most `--window` messages that its *designated receiver* has not
-//! received yet. The designated receiver is the last client to connect (for that client itself,
-//! the one before it): with a server that relays in join order, it is the last to get each
-//! message, so the window bounds what is in flight towards every receiver in practice, and it
-//! costs one comparison per delivery. The other receivers are not waited for, but a receiver
-//! that falls behind still shows as latency, and one the server drops shows as loss.
+//! closed: a sender keeps at most `--window` messages that have not yet reached *every* other
+//! client. Each sender has a ring of `--window` counters, one per message in flight, bumped by
+//! each delivery; when the oldest one reaches the number of receivers, the window slides. This
+//! bounds what is in flight towards every receiver (S × W × (C − 1) deliveries at most), so a
+//! server that serves some receivers far ahead of others cannot build up a backlog the drain
+//! would then have to wait for, and the cost is one increment per delivery. A receiver that
+//! disconnects is no longer waited for.
 //!
 //! **Receiving.** Every client checks, per sender, that sequence numbers only go up (a lower
 //! one is counted as out of order; a gap is loss) in a flat `clients × senders` table, and
@@ -48,7 +49,7 @@ struct Sender {
     key: Option<usize>,
     /// The sequence number of its next message.
     next_seq: u32,
-    /// Closed loop: one past the highest sequence number its designated receiver got.
+    /// Closed loop: the oldest sequence number not yet delivered to every receiver.
     acked: u32,
     /// Fixed rate: when its next message is due.
     due: Instant,
@@ -67,8 +68,12 @@ struct Fanout {
     /// Per receiver and sender: one past the highest sequence number seen (`[receiver *
     /// senders + sender]`).
     seen: Vec<u32>,
-    /// The two highest tags connected: the designated receivers (see the module docs).
-    last_two: [u32; 2],
+    /// Closed loop: deliveries so far of each message in flight, `[sender * window + seq %
+    /// window]` (see the module docs).
+    ring: Vec<u32>,
+    /// Clients that receive each message now (open clients − 1): a ring slot is complete at
+    /// this count.
+    live: u32,
     /// The measured window, in nanoseconds since `base`.
     window_ns: (u64, u64),
     /// Receivers of each message (connected clients − 1) in this window.
@@ -111,7 +116,12 @@ impl Fanout {
                 opts.senders
             ],
             seen: vec![0; opts.clients * opts.senders],
-            last_two: [0, 0],
+            ring: if opts.rate.is_none() {
+                vec![0; opts.senders * opts.window as usize]
+            } else {
+                Vec::new()
+            },
+            live: 0,
             window_ns: (u64::MAX, u64::MAX),
             receivers: 0,
             hist: new_histogram(),
@@ -133,6 +143,12 @@ impl Fanout {
         let from = pool.ns(now + warmup);
         self.window_ns = (from, from + duration.as_nanos() as u64);
         self.receivers = pool.open().saturating_sub(1) as u64;
+        self.live = self.receivers as u32;
+        // Messages of an earlier window still in flight no longer hold the window.
+        for s in &mut self.senders {
+            s.acked = s.next_seq;
+        }
+        self.ring.fill(0);
         self.hist.reset();
         (self.sent, self.received, self.out_of_order, self.echoed) = (0, 0, 0, 0);
         (self.unsent, self.max_lag_us, self.malformed) = (0, 0, 0);
@@ -295,11 +311,6 @@ impl Handler for Fanout {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = Some(key);
         }
-        if tag > self.last_two[0] {
-            self.last_two = [tag, self.last_two[0]];
-        } else if tag > self.last_two[1] {
-            self.last_two[1] = tag;
-        }
     }
 
     #[inline]
@@ -330,12 +341,14 @@ impl Handler for Fanout {
             self.hist
                 .saturating_record(now_ns.saturating_sub(stamp.sent_ns) / 1000);
         }
-        // The designated receiver: the last client, or the one before it for that client.
-        let designated = self.last_two[(stamp.sender == self.last_two[0]) as usize];
-        if tag == designated {
+        if !self.ring.is_empty() {
             let s = &mut self.senders[sender];
-            if stamp.seq >= s.acked {
-                s.acked = stamp.seq + 1;
+            if stamp.seq >= s.acked && stamp.seq < s.next_seq {
+                let w = self.window as usize;
+                self.ring[sender * w + stamp.seq as usize % w] += 1;
+                if stamp.seq == s.acked {
+                    slide(s, &mut self.ring[sender * w..(sender + 1) * w], self.live);
+                }
             }
         }
     }
@@ -344,6 +357,27 @@ impl Handler for Fanout {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = None;
         }
+        // One receiver fewer to wait for: some windows may be complete now.
+        self.live = self.live.saturating_sub(1);
+        if !self.ring.is_empty() {
+            let w = self.window as usize;
+            for (i, s) in self.senders.iter_mut().enumerate() {
+                slide(s, &mut self.ring[i * w..(i + 1) * w], self.live);
+            }
+        }
+    }
+}
+
+/// Slides `s`'s window past every message at its front that all `live` receivers have got.
+#[inline]
+fn slide(s: &mut Sender, ring: &mut [u32], live: u32) {
+    while s.acked < s.next_seq {
+        let slot = &mut ring[s.acked as usize % ring.len()];
+        if *slot < live {
+            break;
+        }
+        *slot = 0;
+        s.acked += 1;
     }
 }
 

@@ -60,8 +60,8 @@ Options:
   --size BYTES            message size, at least 16 [default: 64]
   --rate N                fanout/ramp: messages/s per sender [fanout default: closed loop;
                           ramp default: 10]
-  --window N              closed loop: a sender's messages not yet received by its
-                          designated receiver, at most [default: 32]
+  --window N              closed loop: a sender's messages that have not reached every
+                          other client yet, at most [default: 32]
   --duration TIME         measured time (ramp: per step; idle: hold time) [default: 10s]
   --warmup TIME           unmeasured time before it [default: 2s; ramp: 500ms]
   --limit TIME            ramp: the p95 latency that ends the ramp [default: 500ms]
@@ -74,9 +74,8 @@ Options:
   --quiet                 no progress line on stderr
   -h, --help              print this help
 
-The closed-loop window: each sender has one designated receiver (the last client to connect;
-the one before it for that client itself). A sender may have at most --window messages that
-its designated receiver has not received yet. Every other client still checks order and loss.
+Without --rate the loop is closed: each sender keeps at most --window messages in flight,
+a message being in flight until every other client has received it.
 ";
 
 /// Which load to generate.
@@ -122,7 +121,8 @@ pub struct Options {
     pub size: usize,
     /// Messages per second per sender; `None`: closed loop with `window`.
     pub rate: Option<f64>,
-    /// Closed loop: messages a sender may have in flight to its designated receiver.
+    /// Closed loop: messages a sender may have in flight (not yet received by every other
+    /// client).
     pub window: u32,
     /// The measured time (ramp: per step; idle: the hold).
     pub duration: Duration,

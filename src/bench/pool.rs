@@ -229,6 +229,7 @@ impl Pool {
                     let now = Instant::now();
                     let took = now.saturating_duration_since(client.started);
                     self.handshake_us.saturating_record(took.as_micros() as u64);
+                    client.counted_open = true;
                     self.connecting -= 1;
                     self.open += 1;
                     self.opened += 1;
@@ -298,15 +299,15 @@ impl Pool {
             return;
         };
         client.deregister(self.poll.registry());
-        if client.is_connecting() {
+        if !client.counted_open {
             self.connecting -= 1;
         } else if client.is_open() {
-            self.open -= 1;
+            self.open -= 1; // (a client that began closing was uncounted by `close`)
         }
         if let Some(f) = &failure {
             count(&mut self.failures, f);
         }
-        if !client.is_connecting() {
+        if client.counted_open {
             handler.on_end(client.tag, failure.as_ref());
         }
     }
