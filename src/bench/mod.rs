@@ -178,9 +178,31 @@ impl Options {
             if flag == "-h" || flag == "--help" {
                 return Ok(None);
             }
+            const WITH_VALUE: [&str; 13] = [
+                "--url",
+                "--clients",
+                "--senders",
+                "--size",
+                "--rate",
+                "--window",
+                "--duration",
+                "--warmup",
+                "--limit",
+                "--step",
+                "--concurrency",
+                "--sources",
+                "--pid",
+            ];
             let value = match flag.as_str() {
                 "--json" | "--quiet" => String::new(),
-                _ => args.value(&flag, |v| Ok::<_, String>(v.to_owned()))?,
+                f if WITH_VALUE.contains(&f) => {
+                    args.value(&flag, |v| Ok::<_, String>(v.to_owned()))?
+                }
+                _ => {
+                    return Err(UsageError(format!(
+                        "unknown option '{flag}' (see 'chatloop bench --help')"
+                    )))
+                }
             };
             flags.push((flag, value));
         }
@@ -528,6 +550,10 @@ mod tests {
         assert!(args(&["fanout", "--size", "8"]).is_err());
         assert!(args(&["fanout", "--senders", "0"]).is_err());
         assert!(args(&["nope"]).is_err());
+        assert!(args(&["fanout", "--bogus"])
+            .unwrap_err()
+            .0
+            .contains("unknown option"));
         assert!(args(&["--help"]).unwrap().is_none());
     }
 }
