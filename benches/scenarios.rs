@@ -25,7 +25,9 @@ use std::time::Duration;
 
 /// One row of the table: a name and what the run reported.
 struct Row {
+    /// The scenario and its size, as shown.
     name: String,
+    /// What the run measured.
     report: bench::report::Report,
 }
 
