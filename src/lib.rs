@@ -32,6 +32,7 @@
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
+//! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -58,6 +59,7 @@ pub mod http;
 pub mod hub;
 pub mod outbox;
 pub mod server;
+pub mod stats;
 
 pub use config::{Config, Mode};
 pub use server::{Server, ServerHandle};

@@ -69,7 +69,7 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         .with_level(level)
         .with_module_level("tungstenite", level.min(log::LevelFilter::Info))
         .init();
-    let mut server = Server::bind(config.clone()).map_err(|e| {
+    let mut server = Server::bind((*config).clone()).map_err(|e| {
         Failure::Runtime(std::io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", config.listen),
