@@ -31,7 +31,7 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::http::{self, Reply, Report, Status};
 use crate::hub::{ConnId, RoomId};
 use crate::outbox::{Full, Meter, Outbox};
@@ -422,17 +422,27 @@ impl<S: Socket> Conn<S> {
     }
 
     /// Open/Closing: hand `input` to tungstenite and collect what comes out, until it needs more.
+    ///
+    /// Every complete message goes to `relay`: the server fans it out to the others in chat mode
+    /// and counts it in both modes. In echo mode the reply is also queued here, straight into
+    /// this connection's own outbox, so it keeps its place among the frames tungstenite queues
+    /// while reading the same bytes: a message that arrived before a Ping, the peer's Close or a
+    /// protocol error is echoed before the Pong or the Close (RFC 6455 §5.5.1: no data after a
+    /// Close). Sent by the server after the whole read, the echo would find the connection
+    /// already closing and be lost.
     fn feed_ws(&mut self, input: &[u8], now: Instant, cfg: &Config, relay: &mut Vec<Bytes>) {
         let (ws, open) = match &mut self.phase {
             Phase::Open { ws } => (ws, true),
             Phase::Closing { ws } => (ws, false),
             _ => return,
         };
+        let echo = cfg.mode == Mode::Echo;
         let mut wire = Wire {
             input,
             eof: self.peer_eof,
             outbox: &mut self.outbox,
         };
+        // `None`: the echo did not fit in the outbox (a slow consumer).
         let failure = loop {
             match ws.read(&mut wire) {
                 // Only an Open connection relays; after our Close, data is read and dropped.
@@ -444,15 +454,25 @@ impl<S: Socket> Conn<S> {
                     if !within_rate {
                         return self.fail(CloseCode::Policy, "message rate limit", now);
                     }
-                    relay.push(encode(&msg));
+                    let frame = encode(&msg);
+                    if echo {
+                        if wire.outbox.push(frame.clone()).is_err() {
+                            break None;
+                        }
+                        self.stalled_since.get_or_insert(now);
+                    }
+                    relay.push(frame);
                 }
                 // Pings: tungstenite has queued the Pong (RFC 6455 §5.5.3) and writes it on the
                 // next read. Pongs: nothing to do, hearing anything resets the idle clock.
                 // Close: tungstenite has queued its reply; the next read says ConnectionClosed.
                 Ok(_) => {}
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => break e,
+                Err(e) => break Some(e),
             }
+        };
+        let Some(failure) = failure else {
+            return self.drop_slow_consumer(now);
         };
         // Turn the error into what happens next.
         let (code, why): (CloseCode, &str) = match failure {

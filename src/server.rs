@@ -386,18 +386,24 @@ impl Server {
         }
     }
 
-    /// Sends every message in `inbox` from `from`: to the other members of its room (chat) or
-    /// back to it (echo). One encoded frame, one refcount per recipient.
+    /// Sends every message in `inbox` from `from` to the other members of its room (chat), one
+    /// encoded frame, one refcount per recipient; counts it in both modes. (An echo is already
+    /// queued by the connection itself.)
     fn relay(&mut self, from: ConnId, room: crate::hub::RoomId, now: Instant) {
         for frame in self.inbox.drain(..) {
             self.stats.messages_in += 1;
             self.stats.bytes_in += frame.len() as u64;
-            let targets: &[ConnId] = match self.config.mode {
+            let targets = match self.config.mode {
                 Mode::Chat => self.hub.members(room),
-                Mode::Echo => std::slice::from_ref(&from),
+                // The connection queued its echo itself, in order with its control frames
+                // (see `Conn::feed_ws`); only count it here.
+                Mode::Echo => {
+                    self.stats.deliveries += 1;
+                    continue;
+                }
             };
             for &to in targets {
-                if to == from && self.config.mode == Mode::Chat {
+                if to == from {
                     continue;
                 }
                 // Members are live slab entries: they leave the room before their slot is freed.
