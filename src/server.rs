@@ -217,6 +217,10 @@ impl Server {
                 self.accept(now)?;
             }
             self.flush_dirty(now);
+            if self.next_summary.is_some_and(|t| now >= t) {
+                self.next_summary = Some(now + self.config.summary_interval);
+                info!("{}", self.stats.summary(&self.gauges()));
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
                     info!("stopped ({} connections left)", self.conns.len());
@@ -496,10 +500,6 @@ impl Server {
     /// Checks every connection's deadlines; runs once per tick.
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.config.tick();
-        if self.next_summary.is_some_and(|t| now >= t) {
-            self.next_summary = Some(now + self.config.summary_interval);
-            info!("{}", self.stats.summary(&self.gauges()));
-        }
         self.backpressure(now);
         self.drop_laggards(now);
         for (id, conn) in self.conns.iter_mut() {
