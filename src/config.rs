@@ -363,13 +363,17 @@ pub fn parse_count(s: &str) -> Result<usize, String> {
     s.parse().map_err(|_| "expected a whole number".to_owned())
 }
 
-/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
-pub fn parse_bytes(s: &str) -> Result<usize, String> {
+/// Splits `64KiB` into 64 and `KiB`; `example` goes into the error message.
+fn number_and_unit<'a>(s: &'a str, example: &str) -> Result<(u64, &'a str), String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| "expected a size like 4096, 64KiB or 1MiB".to_owned())?;
+    let n = digits.parse().map_err(|_| format!("expected {example}"))?;
+    Ok((n, unit))
+}
+
+/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (n, unit) = number_and_unit(s, "a size like 4096, 64KiB or 1MiB")?;
     let shift = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -378,20 +382,17 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         _ => return Err(format!("unknown unit '{unit}' (use KiB, MiB or GiB)")),
     };
     n.checked_mul(1 << shift)
+        .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| "too large".to_owned())
 }
 
 /// `500ms`, `10s`, `2m`.
 pub fn parse_time(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| "expected a time like 500ms, 10s or 2m".to_owned())?;
+    let (n, unit) = number_and_unit(s, "a time like 500ms, 10s or 2m")?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         _ => Err("the unit must be ms, s or m".to_owned()),
     }
 }
