@@ -87,7 +87,10 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         "chatloop {mode} server listening on ws://{}/",
         server.local_addr()
     );
-    log::info!("chat page: http://{}/ (or /ROOM for a room)", server.local_addr());
+    log::info!(
+        "chat page: http://{}/ (or /ROOM for a room)",
+        server.local_addr()
+    );
     server.run().map_err(Failure::Runtime)?;
     Ok(ExitCode::SUCCESS)
 }
