@@ -528,7 +528,13 @@ mod tests {
     /// GET and HEAD of `/` or a one-segment room path get the page, query string or not.
     #[test]
     fn root_and_room_paths_get_the_page() {
-        for target in ["/", "/kitchen", "/kitchen?nick=ada", "/r%C3%A9union", "/a-b_c"] {
+        for target in [
+            "/",
+            "/kitchen",
+            "/kitchen?nick=ada",
+            "/r%C3%A9union",
+            "/a-b_c",
+        ] {
             assert_eq!(plain("GET", target), Reply::Page, "GET {target}");
             assert_eq!(plain("HEAD", target), Reply::Page, "HEAD {target}");
         }
