@@ -76,6 +76,8 @@ Options:
   -h, --help      print this help
 
 TIME takes a number with a unit: 500ms, 10s, 2m. Empty lines are not sent.
+A message that arrives while you type is printed where the cursor is; what you typed is
+still sent whole when you press Enter (Ctrl-R redraws it on a line of its own).
 Exit status: 0 after a normal close, 1 on errors or when the server closes with another
 code, 2 for usage errors, 130 after Ctrl-C.
 ";
@@ -235,6 +237,9 @@ pub fn run(cfg: ClientConfig) -> io::Result<ExitCode> {
                         return Ok(ExitCode::from(EXIT_INTERRUPTED));
                     }
                     client.interrupted = true;
+                    if io::stderr().is_terminal() {
+                        eprintln!(); // the terminal echoed "^C" without a line break
+                    }
                 }
                 _ => {}
             }
