@@ -13,7 +13,7 @@
 //!  bytes ──parse──▶ Partial (need more) ──▶ wait for more bytes (bounded by --max-head-bytes)
 //!                ├─▶ Err(400 / 431)     ──▶ answer and close
 //!                └─▶ Complete(request) ──route──▶ Upgrade { room, accept key } ──▶ 101
-//!                                              ├─▶ Page (GET / or GET /ROOM)    ──▶ 200 page.html, close
+//!                                              ├─▶ Page (GET / or /ROOM) ──▶ 200 page.html
 //!                                              └─▶ Answer(404 / 405 / 426 / …)  ──▶ answer and close
 //! ```
 //!

@@ -33,7 +33,7 @@
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
 //! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
-//! | `client.rs` | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
+//! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
 //!
 //! ## Invariants (things that never happen)
