@@ -9,7 +9,9 @@
 // What it checks:
 // 1. two pages with two nicknames: one sends, the other shows "NICK: text";
 // 2. the page and the command-line client talk both ways;
-// 3. a message containing <b>html</b> is shown as text, never as markup.
+// 3. a message containing <b>html</b> is shown as text, never as markup;
+// 4. when its server goes away and comes back, the page reconnects by itself (this part runs
+//    its own `chatloop serve` on a free port, so it can stop and restart it).
 
 import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
@@ -17,6 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { createServer } from "node:net";
 
 const [pageUrl, chatloop] = process.argv.slice(2);
 if (!pageUrl || !chatloop) {
@@ -49,6 +52,29 @@ function startCli(args) {
   return { child, nextLine, exited };
 }
 
+/** A port that was free a moment ago. */
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `chatloop serve` on `port`; resolves once it accepts connections. */
+async function startServer(port) {
+  const child = spawn(chatloop, ["serve", "--listen", `127.0.0.1:${port}`, "--log-level", "warn"],
+    { stdio: ["ignore", "inherit", "inherit"] });
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false);
+    if (ok) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill();
+  throw new Error("chatloop serve did not start");
+}
+
 function check(cond, what) {
   if (!cond) throw new Error("failed: " + what);
   console.log("ok - " + what);
@@ -76,7 +102,7 @@ async function say(page, text) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), "chatloop-chromium-"));
-let context, cli;
+let context, cli, server;
 try {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -101,7 +127,7 @@ try {
   // 2. page and command-line client, both ways
   cli = startCli([wsUrl, "--name", "term", "--wait", "0s"]);
   const hello = await cli.nextLine("stderr");
-  check(hello.startsWith("connected to ws://"), "chatloop connect is connected");
+  check(hello.startsWith("connected to ws://"), "chatloop connect is connected: " + hello);
   cli.child.stdin.write("hi from the terminal\n");
   check(await expectLine(ada, "term: hi from the terminal"), "ada's page shows the terminal's line");
   check(await expectLine(bob, "term: hi from the terminal"), "bob's page shows the terminal's line");
@@ -124,12 +150,35 @@ try {
   cli.child.stdin.end();
   const code = await Promise.race([cli.exited, new Promise((r) => setTimeout(() => r("timeout"), STEP_MS))]);
   check(code === 0, "chatloop connect exits 0 at the end of its input");
+
+  // 4. reconnect after the server restarts
+  const port = await freePort();
+  server = await startServer(port);
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  await page.goto(`http://127.0.0.1:${port}/lobby`);
+  await page.locator("#state", { hasText: /^connected$/ }).waitFor();
+  const stopped = new Promise((r) => server.on("exit", r));
+  server.kill("SIGTERM"); // Close 1001 to every client, then exit
+  await stopped;
+  await page.locator("#state", { hasText: /^disconnected/ }).waitFor();
+  check(await expectLine(page, "disconnected (1001 server shutting down)"),
+    "the page shows the server's close code and reason");
+  server = await startServer(port);
+  await page.locator("#state", { hasText: /^connected$/ }).waitFor();
+  check((await page.locator("#log li", { hasText: "connected to /lobby" }).count()) === 2,
+    "the page reconnects by itself when the server is back");
+  // The page adds its own line only after handing it to an open socket.
+  await page.fill("#nick", "cy");
+  await say(page, "back again");
+  check(await expectLine(page, "cy: back again"), "sending works after reconnecting");
   console.log("page_test: all checks passed");
 } catch (e) {
   console.error("page_test: " + (e && e.stack || e));
   process.exitCode = 1;
 } finally {
   if (cli && cli.child.exitCode === null) cli.child.kill();
+  if (server && server.exitCode === null) server.kill();
   if (context) await context.close();
   rmSync(profile, { recursive: true, force: true });
 }
