@@ -522,7 +522,10 @@ mod tests {
 
     fn plain(method: &str, target: &str) -> Reply {
         let head = format!("{method} {target} HTTP/1.1\r\nHost: h\r\n\r\n");
-        route(&parse(head.as_bytes()).unwrap().unwrap().0, &Policy::default())
+        route(
+            &parse(head.as_bytes()).unwrap().unwrap().0,
+            &Policy::default(),
+        )
     }
 
     /// GET and HEAD of `/` or a one-segment room path get the page, query string or not.
@@ -579,7 +582,9 @@ mod tests {
             .unwrap()
             .replace("/kitchen?x=1", "/");
         let (req, _) = parse(upgrade.as_bytes()).unwrap().unwrap();
-        assert!(matches!(route(&req, &Policy::default()), Reply::Upgrade { room, .. } if room == "/"));
+        assert!(
+            matches!(route(&req, &Policy::default()), Reply::Upgrade { room, .. } if room == "/")
+        );
     }
 
     /// The page response is complete HTML with its length; HEAD has the headers only.
