@@ -23,3 +23,14 @@ if ! cmp -s tests/clients/package-lock.json tests/clients/node_modules/.chatloop
   npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error
   cp tests/clients/package-lock.json tests/clients/node_modules/.chatloop-lock
 fi
+
+# The browser test (tests/browser.rs): Debian's Chromium, and playwright-core from npm, which
+# drives that Chromium (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: it never fetches a browser).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.chatloop-lock 2>/dev/null; then
+  echo "setup: installing playwright-core into tests/browser/node_modules"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+  cp tests/browser/package-lock.json tests/browser/node_modules/.chatloop-lock
+fi

@@ -367,6 +367,11 @@ impl<S: Socket> Conn<S> {
         match http::route(&request, &cfg.policy) {
             Reply::Answer(status) => self.answer(status, head_only, now),
             Reply::Report(report) => Some(Wants::Report { report, head_only }),
+            Reply::Page => {
+                self.outbox.push_unchecked(http::page(head_only));
+                self.set_phase(Phase::Linger, now, &"HTTP 200 page");
+                None
+            }
             Reply::Upgrade { .. } if admission.is_err() => {
                 let status = admission.err().unwrap_or(Status::ServiceUnavailable);
                 self.answer(status, head_only, now)

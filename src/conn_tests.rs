@@ -190,17 +190,29 @@ fn messages_are_encoded_once_as_server_frames() {
     );
 }
 
-/// A plain GET is answered 404 and the connection lingers to a clean close.
+/// A plain GET of a file we do not serve is answered 404 and the connection lingers to a
+/// clean close.
 #[test]
 fn plain_get_gets_404_then_fin() {
     let mut rig = Rig::new();
-    assert_eq!(rig.feed(b"GET /x HTTP/1.1\r\n\r\n"), None);
+    assert_eq!(rig.feed(b"GET /x.txt HTTP/1.1\r\n\r\n"), None);
     let out = rig.take_out();
     assert!(out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
     assert!(rig.conn.fin_sent, "FIN after the response");
     rig.conn.socket.eof = true;
     rig.read();
     assert!(rig.conn.is_closed());
+}
+
+/// A plain GET of a room path gets the chat page, then FIN, like any other answer.
+#[test]
+fn plain_get_of_a_room_gets_the_page_then_fin() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.feed(b"GET /kitchen HTTP/1.1\r\n\r\n"), None);
+    let out = rig.take_out();
+    assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(out.ends_with(crate::http::PAGE_HTML.as_bytes()));
+    assert!(rig.conn.fin_sent, "FIN after the page");
 }
 
 /// Garbage instead of a request head gets 400.

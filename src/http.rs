@@ -13,8 +13,15 @@
 //!  bytes ──parse──▶ Partial (need more) ──▶ wait for more bytes (bounded by --max-head-bytes)
 //!                ├─▶ Err(400 / 431)     ──▶ answer and close
 //!                └─▶ Complete(request) ──route──▶ Upgrade { room, accept key } ──▶ 101
+//!                                              ├─▶ Page (GET / or /ROOM) ──▶ 200 page.html
 //!                                              └─▶ Answer(404 / 405 / 426 / …)  ──▶ answer and close
 //! ```
+//!
+//! The page is the browser client (`page.html`), compiled into the binary with `include_str!`:
+//! one file, no CDN, no build step. It is served at `/` and at every path that could be a room
+//! name of one segment (`/kitchen`), so `http://host:1234/kitchen` opens a chat in the room
+//! `/kitchen`. A path with a dot (`/favicon.ico`, `/robots.txt`) or more segments gets 404:
+//! browsers ask for such files on their own, and answering them with a chat page would be wrong.
 
 use bytes::Bytes;
 use std::fmt::Write as _;
@@ -27,7 +34,7 @@ pub const MAX_HEADERS: usize = 32;
 pub enum Status {
     /// 101: the WebSocket upgrade was accepted.
     SwitchingProtocols,
-    /// 200: a report (`/stats`, `/metrics`).
+    /// 200: a report (`/stats`, `/metrics`) or the chat page.
     Ok,
     /// 400: the head did not parse, or an upgrade lacked a required header (RFC 6455 §4.2.1).
     BadRequest,
@@ -183,6 +190,8 @@ pub enum Reply {
     },
     /// Answer with the server's counters, as JSON (`/stats`) or Prometheus text (`/metrics`).
     Report(Report),
+    /// Answer 200 with the chat page ([`page`]) and close.
+    Page,
     /// Answer with this status and close.
     Answer(Status),
 }
@@ -223,9 +232,40 @@ pub fn route(req: &Request, policy: &Policy) -> Reply {
     match (req.method.as_str(), req.path()) {
         ("GET" | "HEAD", "/stats") => Reply::Report(Report::Json),
         ("GET" | "HEAD", "/metrics") => Reply::Report(Report::Prometheus),
+        // After the reports: `/stats` and `/metrics` would otherwise look like room names.
+        ("GET" | "HEAD", path) if is_page_path(path) => Reply::Page,
         ("GET" | "HEAD", _) => Reply::Answer(Status::NotFound),
         _ => Reply::Answer(Status::MethodNotAllowed),
     }
+}
+
+/// `/`, or one segment that could name a room: `/kitchen`, `/r%C3%A9union`. Not `/a/b`,
+/// `/kitchen/`, or anything with a dot (`/favicon.ico`): those get 404.
+fn is_page_path(path: &str) -> bool {
+    match path.strip_prefix('/') {
+        Some("") => true,
+        Some(room) => !room.contains(['/', '.', '\\']),
+        None => false,
+    }
+}
+
+/// The browser client, compiled in.
+pub const PAGE_HTML: &str = include_str!("page.html");
+
+/// The `200 OK` response carrying [`PAGE_HTML`]; `HEAD` gets the same headers and no body.
+/// `no-cache` makes a browser check again on each load (it is cheap), so a new server version
+/// is never hidden behind a cached old page.
+pub fn page(head_only: bool) -> Bytes {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        PAGE_HTML.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(PAGE_HTML.as_bytes());
+    }
+    Bytes::from(out)
 }
 
 /// RFC 6455 §4.2.1: what a server checks in a client's opening handshake.
@@ -389,7 +429,7 @@ mod tests {
     fn plain_and_broken_requests() {
         let r = |b: &[u8]| parse(b).map(|o| o.map(|(req, _)| route(&req, &Policy::default())));
         assert_eq!(
-            r(b"GET / HTTP/1.1\r\n\r\n"),
+            r(b"GET /a/b HTTP/1.1\r\n\r\n"),
             Ok(Some(Reply::Answer(Status::NotFound)))
         );
         assert_eq!(
@@ -478,5 +518,90 @@ mod tests {
         assert!(std::str::from_utf8(&upgrade)
             .unwrap()
             .contains("Sec-WebSocket-Version: 13"));
+    }
+
+    fn plain(method: &str, target: &str) -> Reply {
+        let head = format!("{method} {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        route(
+            &parse(head.as_bytes()).unwrap().unwrap().0,
+            &Policy::default(),
+        )
+    }
+
+    /// GET and HEAD of `/` or a one-segment room path get the page, query string or not.
+    #[test]
+    fn root_and_room_paths_get_the_page() {
+        for target in [
+            "/",
+            "/kitchen",
+            "/kitchen?nick=ada",
+            "/r%C3%A9union",
+            "/a-b_c",
+        ] {
+            assert_eq!(plain("GET", target), Reply::Page, "GET {target}");
+            assert_eq!(plain("HEAD", target), Reply::Page, "HEAD {target}");
+        }
+    }
+
+    /// `/stats` and `/metrics` stay reports: they are not taken for room pages.
+    #[test]
+    fn report_paths_are_not_room_pages() {
+        assert_eq!(plain("GET", "/stats"), Reply::Report(Report::Json));
+        assert_eq!(plain("HEAD", "/metrics"), Reply::Report(Report::Prometheus));
+    }
+
+    /// Files a browser asks for on its own, nested paths and a trailing slash get 404.
+    #[test]
+    fn files_and_nested_paths_get_not_found() {
+        for target in [
+            "/favicon.ico",
+            "/robots.txt",
+            "/kitchen/",
+            "/a/b",
+            "/..",
+            "*",
+        ] {
+            assert_eq!(
+                plain("GET", target),
+                Reply::Answer(Status::NotFound),
+                "GET {target}"
+            );
+        }
+    }
+
+    /// Other methods on page paths keep 405, and an upgrade to `/` still upgrades.
+    #[test]
+    fn wrong_methods_get_405_and_upgrades_are_unchanged() {
+        for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            assert_eq!(
+                plain(method, "/kitchen"),
+                Reply::Answer(Status::MethodNotAllowed)
+            );
+        }
+        let upgrade = String::from_utf8(UPGRADE.to_vec())
+            .unwrap()
+            .replace("/kitchen?x=1", "/");
+        let (req, _) = parse(upgrade.as_bytes()).unwrap().unwrap();
+        assert!(
+            matches!(route(&req, &Policy::default()), Reply::Upgrade { room, .. } if room == "/")
+        );
+    }
+
+    /// The page response is complete HTML with its length; HEAD has the headers only.
+    #[test]
+    fn page_response_is_html_and_head_has_no_body() {
+        let full = page(false);
+        let text = std::str::from_utf8(&full).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(head.contains("Cache-Control: no-cache"));
+        assert!(head.contains(&format!("Content-Length: {}", PAGE_HTML.len())));
+        assert_eq!(body, PAGE_HTML);
+        assert!(body.starts_with("<!doctype html>"));
+        // The page never puts network text into markup.
+        assert!(!PAGE_HTML.contains(".innerHTML"));
+        let head_only = page(true);
+        assert_eq!(&head_only[..], format!("{head}\r\n\r\n").as_bytes());
     }
 }

@@ -33,6 +33,8 @@
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
 //! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
+//! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
+//! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -53,6 +55,8 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod http;

@@ -11,6 +11,7 @@ A WebSocket chat server in one mio event loop (Qt's ChatServer and echo server, 
 
 Commands:
   serve      run the server (default 127.0.0.1:1234; see 'chatloop serve --help')
+  connect    chat from the terminal: stdin lines out, messages in (see 'chatloop connect --help')
 
 Options:
   -h, --help       print this help
@@ -41,6 +42,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, Failure> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("serve") => serve(args.collect()),
+        #[cfg(feature = "client")]
+        Some("connect") => connect(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -84,6 +87,22 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         "chatloop {mode} server listening on ws://{}/",
         server.local_addr()
     );
+    log::info!(
+        "chat page: http://{}/ (or /ROOM for a room)",
+        server.local_addr()
+    );
     server.run().map_err(Failure::Runtime)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "client")]
+fn connect(args: Vec<String>) -> Result<ExitCode, Failure> {
+    use chatloop::client::{ClientConfig, ConnectCommand, CONNECT_USAGE};
+    match ClientConfig::from_args(args).map_err(Failure::Usage)? {
+        ConnectCommand::Help => {
+            print!("{CONNECT_USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectCommand::Run(config) => chatloop::client::run(config).map_err(Failure::Runtime),
+    }
 }
