@@ -138,7 +138,8 @@ Options:
                               worth); faster: close 1008 [default: 0 = no limit]
   --allowed-origin ORIGIN     a browser Origin allowed to connect, e.g. https://chat.example;
                               repeatable; others get HTTP 403; requests without Origin
-                              (non-browser clients) are allowed [default: any origin]
+                              (non-browser clients) and this server's own page are
+                              allowed [default: any origin]
   --protocol NAME             a subprotocol to accept when a client offers it; repeatable,
                               in order of preference [default: none]
   --summary-interval TIME     how often to log a one-line summary; 0s = never [default: 60s]

@@ -110,6 +110,8 @@ pub struct Request {
     pub ws_key: Option<String>,
     /// `Origin`, if sent (browsers always send it; other clients usually do not).
     pub origin: Option<String>,
+    /// `Host`, if sent: a page served by this server has an Origin naming the same host.
+    pub host: Option<String>,
     /// The subprotocols offered in `Sec-WebSocket-Protocol`, in the client's order.
     pub protocols: Vec<String>,
 }
@@ -145,6 +147,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Status> {
         ws_version: None,
         ws_key: None,
         origin: None,
+        host: None,
         protocols: Vec::new(),
     };
     for h in req.headers.iter() {
@@ -162,6 +165,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Status> {
             out.ws_key = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("origin") {
             out.origin = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("host") {
+            out.host = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("sec-websocket-protocol") {
             // RFC 6455 §4.1: a comma-separated list; the header may also repeat.
             out.protocols.extend(
@@ -288,9 +293,18 @@ fn route_upgrade(req: &Request, policy: &Policy) -> Reply {
     };
     // §4.2.2 step 4 and §10.2: browsers name the page's origin; a server that only serves its
     // own pages refuses the others with 403. Clients that send no Origin are not browsers.
+    // Our own chat page (served from this host and port) is always allowed.
     if let Some(origin) = &req.origin {
         let allowed = &policy.allowed_origins;
-        if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        let same_origin = req.host.as_deref().is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+        });
+        if !allowed.is_empty()
+            && !same_origin
+            && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+        {
             return Reply::Answer(Status::Forbidden);
         }
     }
@@ -444,7 +458,8 @@ mod tests {
         assert_eq!(r(many.as_bytes()), Err(Status::HeadersTooLarge));
     }
 
-    /// With --allowed-origin set, a browser from elsewhere gets 403; no Origin is allowed.
+    /// With --allowed-origin set, a browser from elsewhere gets 403; no Origin, or our own
+    /// page's origin, is allowed.
     #[test]
     fn foreign_origin_gets_403() {
         let policy = Policy {
@@ -466,6 +481,10 @@ mod tests {
             Reply::Upgrade { .. }
         ));
         assert!(matches!(with_origin(""), Reply::Upgrade { .. }));
+        assert!(
+            matches!(with_origin("Origin: http://h\r\n"), Reply::Upgrade { .. }),
+            "the page this server served (same host) is allowed"
+        );
     }
 
     /// The first of our subprotocols that the client offers is chosen; none offered, none sent.
