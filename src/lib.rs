@@ -35,6 +35,7 @@
 //! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
+//! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -55,6 +56,8 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;

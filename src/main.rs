@@ -12,6 +12,7 @@ A WebSocket chat server in one mio event loop (Qt's ChatServer and echo server, 
 Commands:
   serve      run the server (default 127.0.0.1:1234; see 'chatloop serve --help')
   connect    chat from the terminal: stdin lines out, messages in (see 'chatloop connect --help')
+  bench      load-test a server: fanout, echo, idle, connect, ramp (see 'chatloop bench --help')
 
 Options:
   -h, --help       print this help
@@ -44,6 +45,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, Failure> {
         Some("serve") => serve(args.collect()),
         #[cfg(feature = "client")]
         Some("connect") => connect(args.collect()),
+        #[cfg(feature = "bench")]
+        Some("bench") => bench(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -105,4 +108,21 @@ fn connect(args: Vec<String>) -> Result<ExitCode, Failure> {
         }
         ConnectCommand::Run(config) => chatloop::client::run(config).map_err(Failure::Runtime),
     }
+}
+
+/// `chatloop bench`: run one load-test scenario and print its report.
+#[cfg(feature = "bench")]
+fn bench(args: Vec<String>) -> Result<ExitCode, Failure> {
+    use chatloop::bench::{self, Options, BENCH_USAGE};
+    let Some(opts) = Options::from_args(args).map_err(Failure::Usage)? else {
+        print!("{BENCH_USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let report = bench::run(&opts).map_err(Failure::Runtime)?;
+    if opts.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(ExitCode::SUCCESS)
 }
