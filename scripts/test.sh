@@ -16,3 +16,8 @@ fi
 
 cargo build --release --bin chatloop
 cargo test --all-targets
+
+# RFC 6455 conformance: Autobahn|Testsuite against the echo server (skips without Python 2.7).
+if [ -z "${CHATLOOP_QUICK:-}" ]; then
+  ./scripts/autobahn.sh
+fi

@@ -85,7 +85,14 @@ impl Rig {
         let cfg = Config::default();
         let now = Instant::now();
         Rig {
-            conn: Conn::new(0, Mock::default(), now, &cfg, Meter::default()),
+            conn: Conn::new(
+                0,
+                Mock::default(),
+                [127, 0, 0, 1].into(),
+                now,
+                &cfg,
+                Meter::default(),
+            ),
             cfg,
             now,
             relayed: Vec::new(),
@@ -96,25 +103,25 @@ impl Rig {
     /// An already upgraded connection (the 101 response is flushed and cleared).
     fn open() -> Rig {
         let mut rig = Rig::new();
-        assert_eq!(rig.feed(UPGRADE).as_deref(), Some("/room"));
+        assert_eq!(rig.feed(UPGRADE), Some(Wants::Join("/room".into())));
         rig.take_out();
         rig
     }
 
     /// Delivers `bytes` as one read and returns the room joined, if any.
-    fn feed(&mut self, bytes: &[u8]) -> Option<String> {
+    fn feed(&mut self, bytes: &[u8]) -> Option<Wants> {
         self.conn.socket.input.push_back(bytes.to_vec());
         self.read()
     }
 
-    fn read(&mut self) -> Option<String> {
+    fn read(&mut self) -> Option<Wants> {
         self.conn.readable = true;
         let joined = self.conn.on_readable(
             &mut self.scratch,
             &mut usize::MAX.clone(),
             self.now,
             &self.cfg,
-            true,
+            Ok(()),
             &mut self.relayed,
         );
         self.conn.flush(self.now);
@@ -148,7 +155,7 @@ fn upgrade_answers_101_and_keeps_pipelined_frame() {
     let mut rig = Rig::new();
     let mut bytes = UPGRADE.to_vec();
     bytes.extend(frame(0x1, b"hello"));
-    assert_eq!(rig.feed(&bytes).as_deref(), Some("/room"));
+    assert_eq!(rig.feed(&bytes), Some(Wants::Join("/room".into())));
     let out = String::from_utf8(rig.take_out()).unwrap();
     assert!(out.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     assert!(out.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -183,17 +190,29 @@ fn messages_are_encoded_once_as_server_frames() {
     );
 }
 
-/// A plain GET is answered 404 and the connection lingers to a clean close.
+/// A plain GET of a file we do not serve is answered 404 and the connection lingers to a
+/// clean close.
 #[test]
 fn plain_get_gets_404_then_fin() {
     let mut rig = Rig::new();
-    assert_eq!(rig.feed(b"GET /x HTTP/1.1\r\n\r\n"), None);
+    assert_eq!(rig.feed(b"GET /x.txt HTTP/1.1\r\n\r\n"), None);
     let out = rig.take_out();
     assert!(out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
     assert!(rig.conn.fin_sent, "FIN after the response");
     rig.conn.socket.eof = true;
     rig.read();
     assert!(rig.conn.is_closed());
+}
+
+/// A plain GET of a room path gets the chat page, then FIN, like any other answer.
+#[test]
+fn plain_get_of_a_room_gets_the_page_then_fin() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.feed(b"GET /kitchen HTTP/1.1\r\n\r\n"), None);
+    let out = rig.take_out();
+    assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(out.ends_with(crate::http::PAGE_HTML.as_bytes()));
+    assert!(rig.conn.fin_sent, "FIN after the page");
 }
 
 /// Garbage instead of a request head gets 400.
@@ -234,7 +253,7 @@ fn upgrade_past_the_limit_gets_503() {
         &mut usize::MAX.clone(),
         rig.now,
         &rig.cfg,
-        false,
+        Err(Status::ServiceUnavailable),
         &mut rig.relayed,
     );
     rig.conn.flush(rig.now);
@@ -338,6 +357,26 @@ fn full_outbox_means_slow_consumer_1008() {
     rig.conn.drop_slow_consumer(rig.now);
     rig.conn.flush(rig.now);
     assert_eq!(rig.close_code_sent(), 1008);
+}
+
+/// Past --max-messages-per-sec (after the one-second burst) the connection is closed 1008.
+#[test]
+fn message_flood_past_the_rate_closes_1008() {
+    let mut rig = Rig::new();
+    rig.cfg.max_messages_per_sec = 5;
+    rig.feed(UPGRADE);
+    rig.take_out();
+    for _ in 0..5 {
+        rig.feed(&frame(0x1, b"ok"));
+    }
+    assert_eq!(rig.relayed.len(), 5, "the burst passes");
+    rig.now += Duration::from_millis(200); // one more token
+    rig.feed(&frame(0x1, b"ok"));
+    assert_eq!(rig.relayed.len(), 6);
+    rig.feed(&frame(0x1, b"too many"));
+    assert_eq!(rig.relayed.len(), 6);
+    assert_eq!(rig.close_code_sent(), 1008);
+    assert_eq!(rig.conn.outcome, Outcome::Closed(1008));
 }
 
 /// Our own Close (shutdown) waits for the peer's, and data it sends meanwhile is not relayed.

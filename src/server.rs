@@ -22,9 +22,11 @@
 //! `WouldBlock` only means "the kernel has no more for now".
 
 use crate::config::{Config, Mode};
-use crate::conn::Conn;
+use crate::conn::{Conn, Outcome, Wants};
+use crate::http::{Report, Status};
 use crate::hub::{ConnId, Hub};
 use crate::outbox::Meter;
+use crate::stats::{self, Gauges, Stats};
 use bytes::Bytes;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
@@ -32,9 +34,9 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,6 +81,12 @@ pub struct Server {
     meter: Meter,
     /// Open WebSocket connections (the count `--max-connections` limits).
     open: usize,
+    /// Open WebSocket connections per client address (kept only with `--max-per-ip`).
+    per_ip: HashMap<IpAddr, usize>,
+    /// Counters for `/stats`, `/metrics` and the periodic summary.
+    stats: Stats,
+    /// When the next summary line is due (`None`: never).
+    next_summary: Option<Instant>,
     /// The shared read buffer.
     scratch: Vec<u8>,
     /// Messages read from one connection, waiting to be relayed (reused; never shrinks).
@@ -139,6 +147,10 @@ impl Server {
             hub: Hub::default(),
             meter: Meter::default(),
             open: 0,
+            per_ip: HashMap::new(),
+            stats: Stats::default(),
+            next_summary: (!config.summary_interval.is_zero())
+                .then(|| Instant::now() + config.summary_interval),
             scratch: vec![0; SCRATCH_BYTES],
             inbox: Vec::new(),
             ready: VecDeque::new(),
@@ -205,6 +217,10 @@ impl Server {
                 self.accept(now)?;
             }
             self.flush_dirty(now);
+            if self.next_summary.is_some_and(|t| now >= t) {
+                self.next_summary = Some(now + self.config.summary_interval);
+                info!("{}", self.stats.summary(&self.gauges()));
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
                     info!("stopped ({} connections left)", self.conns.len());
@@ -269,8 +285,10 @@ impl Server {
             }
             if self.conns.len() >= self.config.max_connections + headroom {
                 warn!("refusing {peer}: {} sockets open", self.conns.len());
+                self.stats.refused += 1;
                 continue;
             }
+            self.stats.accepted += 1;
             // Small messages should leave at once; the outbox already batches writes, so
             // Nagle's algorithm would only add delay.
             let _ = socket.set_nodelay(true);
@@ -285,7 +303,8 @@ impl Server {
                 continue;
             }
             debug!("conn={id} accepted from {peer}");
-            entry.insert(Conn::new(id, socket, now, &self.config, self.meter.clone()));
+            let conn = Conn::new(id, socket, peer.ip(), now, &self.config, self.meter.clone());
+            entry.insert(conn);
         }
     }
 
@@ -327,13 +346,21 @@ impl Server {
                 continue;
             };
             conn.marks.ready = false;
-            let may_open = self.open < self.config.max_connections;
-            let joined = conn.on_readable(
+            let admission = if self.open >= self.config.max_connections {
+                Err(Status::ServiceUnavailable)
+            } else if self.config.max_per_ip > 0
+                && self.per_ip.get(&conn.peer).copied().unwrap_or(0) >= self.config.max_per_ip
+            {
+                Err(Status::TooManyRequests)
+            } else {
+                Ok(())
+            };
+            let wants = conn.on_readable(
                 &mut self.scratch,
                 &mut budget,
                 now,
                 &self.config,
-                may_open,
+                admission,
                 &mut self.inbox,
             );
             if conn.readable {
@@ -341,27 +368,46 @@ impl Server {
                 self.ready.push_back(id);
             }
             mark_dirty(conn, id, &mut self.dirty);
-            if let Some(room) = joined {
-                conn.room = Some(self.hub.join(&room, id));
-                self.open += 1;
-                debug!("conn={id} joined room {room} ({} open)", self.open);
+            match wants {
+                Some(Wants::Join(room)) => {
+                    conn.room = Some(self.hub.join(&room, id));
+                    self.open += 1;
+                    self.stats.upgraded += 1;
+                    if self.config.max_per_ip > 0 {
+                        *self.per_ip.entry(conn.peer).or_default() += 1;
+                    }
+                    debug!("conn={id} joined room {room} ({} open)", self.open);
+                }
+                Some(Wants::Report { report, head_only }) => {
+                    let body = self.report(report);
+                    self.conns[id].answer_report(report, &body, head_only, now);
+                }
+                None => {}
             }
-            if let Some(room) = conn.room {
+            if let Some(room) = self.conns[id].room {
                 self.relay(id, room, now);
             }
         }
     }
 
-    /// Sends every message in `inbox` from `from`: to the other members of its room (chat) or
-    /// back to it (echo). One encoded frame, one refcount per recipient.
+    /// Sends every message in `inbox` from `from` to the other members of its room (chat), one
+    /// encoded frame, one refcount per recipient; counts it in both modes. (An echo is already
+    /// queued by the connection itself.)
     fn relay(&mut self, from: ConnId, room: crate::hub::RoomId, now: Instant) {
         for frame in self.inbox.drain(..) {
-            let targets: &[ConnId] = match self.config.mode {
+            self.stats.messages_in += 1;
+            self.stats.bytes_in += frame.len() as u64;
+            let targets = match self.config.mode {
                 Mode::Chat => self.hub.members(room),
-                Mode::Echo => std::slice::from_ref(&from),
+                // The connection queued its echo itself, in order with its control frames
+                // (see `Conn::feed_ws`); only count it here.
+                Mode::Echo => {
+                    self.stats.deliveries += 1;
+                    continue;
+                }
             };
             for &to in targets {
-                if to == from && self.config.mode == Mode::Chat {
+                if to == from {
                     continue;
                 }
                 // Members are live slab entries: they leave the room before their slot is freed.
@@ -369,6 +415,8 @@ impl Server {
                 if conn.send(frame.clone(), now).is_err() {
                     warn!("conn={to} slow consumer: {} bytes queued", conn.queued());
                     conn.drop_slow_consumer(now);
+                } else {
+                    self.stats.deliveries += 1;
                 }
                 mark_dirty(conn, to, &mut self.dirty);
             }
@@ -428,6 +476,27 @@ impl Server {
         self.behind_since = None;
     }
 
+    /// The server's counters and gauges right now.
+    fn gauges(&self) -> Gauges {
+        Gauges {
+            open: self.open,
+            sockets: self.conns.len(),
+            rooms: self.hub.len(),
+            queued_bytes: self.meter.get(),
+            behind: self.meter.behind(),
+            paused: self.paused,
+            rss_bytes: stats::rss_bytes(),
+        }
+    }
+
+    /// Renders `/stats` or `/metrics`.
+    fn report(&self, report: Report) -> String {
+        match report {
+            Report::Json => self.stats.to_json(&self.gauges()),
+            Report::Prometheus => self.stats.to_prometheus(&self.gauges()),
+        }
+    }
+
     /// Checks every connection's deadlines; runs once per tick.
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.config.tick();
@@ -447,7 +516,7 @@ impl Server {
                 continue;
             };
             conn.marks.dirty = false;
-            conn.flush(now);
+            self.stats.bytes_out += conn.flush(now) as u64;
             if conn.is_closed() {
                 self.remove(id);
                 continue;
@@ -477,6 +546,21 @@ impl Server {
             debug!("conn={id} left room {}", self.hub.name(room));
             self.hub.leave(room, id);
             self.open -= 1;
+            if let Some(n) = self.per_ip.get_mut(&conn.peer) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&conn.peer);
+                }
+            }
+        }
+        match conn.outcome {
+            Outcome::Answered(status) => self.stats.http_answer(status),
+            Outcome::Closed(code) => self.stats.close_sent(code),
+            Outcome::SlowConsumer => {
+                self.stats.close_sent(1008);
+                self.stats.slow_consumers += 1;
+            }
+            Outcome::Quiet => {}
         }
         // Deregistering can only fail if the socket is already gone from the poller.
         let _ = self.poll.registry().deregister(conn.socket_mut());

@@ -155,3 +155,18 @@ fn shutdown_sends_1001_to_everyone() {
     drop(clients);
     stopper.join().unwrap().expect("run returns Ok");
 }
+
+/// The server listens on IPv6 too (`--listen [::1]:PORT`), where the machine has it.
+#[test]
+fn listens_on_ipv6() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = TestServer::with(|c| c.listen = "[::1]:0".parse().unwrap());
+    assert!(server.addr.is_ipv6());
+    let mut a = connect(&server, "/");
+    let mut b = connect(&server, "/");
+    a.send(Message::text("over v6")).unwrap();
+    assert_eq!(recv(&mut b), Message::text("over v6"));
+}
