@@ -16,3 +16,4 @@ fi
 
 cargo build --release --bin chatloop
 cargo test --all-targets
+[ -n "${CHATLOOP_QUICK:-}" ] || ./scripts/cross-test.sh   # ARM builds under qemu-user
