@@ -137,7 +137,10 @@ fn expect_silence(ws: &mut WebSocket<TcpStream>, what: &str) -> Result<(), Failu
     ws.get_mut().set_read_timeout(Some(SILENCE))?;
     let outcome = match ws.read() {
         Err(tungstenite::Error::Io(e))
-            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
         {
             Ok(())
         }
@@ -197,11 +200,13 @@ fn rate(base: &str, messages: usize) -> Result<(), Failure> {
             }
         }
         a.flush().map_err(|e| e.to_string())
-
     });
     let mut got = 0;
     while got < messages {
-        match b.read().map_err(|e| format!("rate: after {got} messages: {e}"))? {
+        match b
+            .read()
+            .map_err(|e| format!("rate: after {got} messages: {e}"))?
+        {
             Message::Text(_) => got += 1,
             _ => continue,
         }

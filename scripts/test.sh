@@ -16,4 +16,9 @@ fi
 
 cargo build --release --bin chatloop
 cargo test --all-targets
+
+# RFC 6455 conformance: Autobahn|Testsuite against the echo server (skips without Python 2.7).
+if [ -z "${CHATLOOP_QUICK:-}" ]; then
+  ./scripts/autobahn.sh
+fi
 [ -n "${CHATLOOP_QUICK:-}" ] || ./scripts/cross-test.sh   # ARM builds under qemu-user

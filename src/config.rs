@@ -8,6 +8,7 @@
 //! The parser is hand-written (in the style of `lexopt`): `--flag value` or `--flag=value`,
 //! errors as one-line [`UsageError`]s that `main` prints and turns into exit code 2.
 
+use crate::http::Policy;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,7 +33,8 @@ pub struct Config {
     /// Open WebSocket connections at most; the next upgrade is answered `503`.
     pub max_connections: usize,
     /// Bytes one connection may have queued for sending; past it the connection is a slow
-    /// consumer and is closed with 1008. Must hold one whole message frame.
+    /// consumer and is closed with 1008. Must hold one whole message frame. Past half of it
+    /// the connection is *behind*, and reading pauses (see `lag_timeout`).
     pub max_queue_bytes: usize,
     /// Bytes queued in all outboxes together above which the server stops reading new messages
     /// (backpressure on the senders through TCP) until half of it has drained.
@@ -50,10 +52,25 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Time queued bytes may sit without the peer taking any of them; then → 1008.
     pub write_timeout: Duration,
+    /// Time a connection more than half-full may hold up reading for everyone (backpressure)
+    /// before it is dropped as a slow consumer (1008); not while most connections are behind.
+    pub lag_timeout: Duration,
     /// Time we wait for the peer's half of a closing handshake (its Close, then its FIN).
     pub close_timeout: Duration,
     /// On SIGINT/SIGTERM: time given to clients to receive their Close 1001 before exit.
     pub shutdown_grace: Duration,
+    /// Open WebSocket connections per client IP address; the next upgrade gets 429. 0 = no
+    /// limit (the default: behind a NAT or a proxy many clients share one address).
+    pub max_per_ip: usize,
+    /// Messages per second one connection may send (a token bucket with a burst of one
+    /// second's worth); faster → close 1008. 0 = no limit (the default).
+    pub max_messages_per_sec: u32,
+    /// Which origins may upgrade (`--allowed-origin`, repeatable) and which subprotocols we
+    /// speak (`--protocol`, repeatable). By default any origin: chatloop has no cookies or
+    /// logins that a foreign page could ride on (RFC 6455 §10.2), so there is nothing to steal.
+    pub policy: Policy,
+    /// How often a one-line summary is logged at info; zero turns it off.
+    pub summary_interval: Duration,
 }
 
 /// Default per-connection queue: 1 MiB, sixteen 64 KiB messages.
@@ -79,8 +96,13 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
+            lag_timeout: Duration::from_secs(2),
             close_timeout: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(2),
+            max_per_ip: 0,
+            max_messages_per_sec: 0,
+            policy: Policy::default(),
+            summary_interval: Duration::from_secs(60),
         }
     }
 }
@@ -106,8 +128,21 @@ Options:
   --ping-interval TIME        silence before the server sends a Ping [default: 30s]
   --idle-timeout TIME         silence before a peer is closed with 1001 [default: 60s]
   --write-timeout TIME        time queued output may sit untaken; then 1008 [default: 10s]
+  --lag-timeout TIME          time one client over half its queue may hold everyone up
+                              before it is dropped as a slow consumer (1008) [default: 2s]
   --close-timeout TIME        wait for the peer's Close and FIN when closing [default: 5s]
   --shutdown-grace TIME       on SIGINT/SIGTERM, time to deliver Close 1001 [default: 2s]
+  --max-per-ip N              open connections per client address; more get HTTP 429
+                              [default: 0 = no limit]
+  --max-messages-per-sec N    messages per second per connection (burst: one second's
+                              worth); faster: close 1008 [default: 0 = no limit]
+  --allowed-origin ORIGIN     a browser Origin allowed to connect, e.g. https://chat.example;
+                              repeatable; others get HTTP 403; requests without Origin
+                              (non-browser clients) and this server's own page are
+                              allowed [default: any origin]
+  --protocol NAME             a subprotocol to accept when a client offers it; repeatable,
+                              in order of preference [default: none]
+  --summary-interval TIME     how often to log a one-line summary; 0s = never [default: 60s]
   --log-level LEVEL           error, warn, info, debug or trace [default: info]
   -h, --help                  print this help
 
@@ -132,12 +167,11 @@ macro_rules! usage {
     ($($t:tt)*) => { UsageError(format!($($t)*)) };
 }
 
-
 /// What `chatloop serve` was asked to do.
 #[derive(Debug)]
 pub enum ServeCommand {
     /// Run with this config and log level.
-    Run(Config, log::LevelFilter),
+    Run(Box<Config>, log::LevelFilter),
     /// Print [`SERVE_USAGE`].
     Help,
 }
@@ -168,11 +202,31 @@ impl Config {
                 "--ping-interval" => c.ping_interval = args.value(&flag, parse_time)?,
                 "--idle-timeout" => c.idle_timeout = args.value(&flag, parse_time)?,
                 "--write-timeout" => c.write_timeout = args.value(&flag, parse_time)?,
+                "--lag-timeout" => c.lag_timeout = args.value(&flag, parse_time)?,
                 "--close-timeout" => c.close_timeout = args.value(&flag, parse_time)?,
                 "--shutdown-grace" => c.shutdown_grace = args.value(&flag, parse_time)?,
+                "--max-per-ip" => c.max_per_ip = args.value(&flag, parse_count)?,
+                "--max-messages-per-sec" => {
+                    c.max_messages_per_sec = args.value(&flag, |v| {
+                        v.parse().map_err(|_| "expected a whole number".to_owned())
+                    })?
+                }
+                "--allowed-origin" => {
+                    let origin = args.value(&flag, |v| Ok(v.trim_end_matches('/').to_owned()))?;
+                    c.policy.allowed_origins.push(origin);
+                }
+                "--protocol" => {
+                    let name = args.value(&flag, |v| Ok(v.to_owned()))?;
+                    c.policy.protocols.push(name);
+                }
+                "--summary-interval" => c.summary_interval = args.value(&flag, parse_time)?,
                 "--log-level" => level = args.value(&flag, parse_level)?,
                 "-h" | "--help" => return Ok(ServeCommand::Help),
-                _ => return Err(usage!("unknown option '{flag}' (see 'chatloop serve --help')")),
+                _ => {
+                    return Err(usage!(
+                        "unknown option '{flag}' (see 'chatloop serve --help')"
+                    ))
+                }
             }
         }
         if c.mode == Mode::Echo && !message_set {
@@ -186,7 +240,7 @@ impl Config {
         }
         c.high_water_bytes = c.high_water_bytes.max(c.max_queue_bytes);
         c.validate()?;
-        Ok(ServeCommand::Run(c, level))
+        Ok(ServeCommand::Run(Box::new(c), level))
     }
 
     /// Checks how the limits relate; every rule here is a way a server could otherwise wedge.
@@ -202,12 +256,15 @@ impl Config {
             ));
         }
         if self.ping_interval >= self.idle_timeout {
-            return Err(usage!("--ping-interval must be shorter than --idle-timeout"));
+            return Err(usage!(
+                "--ping-interval must be shorter than --idle-timeout"
+            ));
         }
         let zero = [
             ("--handshake-timeout", self.handshake_timeout),
             ("--ping-interval", self.ping_interval),
             ("--write-timeout", self.write_timeout),
+            ("--lag-timeout", self.lag_timeout),
             ("--close-timeout", self.close_timeout),
         ];
         if let Some((name, _)) = zero.iter().find(|(_, d)| d.is_zero()) {
@@ -228,6 +285,7 @@ impl Config {
             self.handshake_timeout,
             self.ping_interval,
             self.write_timeout,
+            self.lag_timeout,
             self.close_timeout,
         ]
         .into_iter()
@@ -306,13 +364,17 @@ pub fn parse_count(s: &str) -> Result<usize, String> {
     s.parse().map_err(|_| "expected a whole number".to_owned())
 }
 
-/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
-pub fn parse_bytes(s: &str) -> Result<usize, String> {
+/// Splits `64KiB` into 64 and `KiB`; `example` goes into the error message.
+fn number_and_unit<'a>(s: &'a str, example: &str) -> Result<(u64, &'a str), String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: usize = digits
-        .parse()
-        .map_err(|_| "expected a size like 4096, 64KiB or 1MiB".to_owned())?;
+    let n = digits.parse().map_err(|_| format!("expected {example}"))?;
+    Ok((n, unit))
+}
+
+/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (n, unit) = number_and_unit(s, "a size like 4096, 64KiB or 1MiB")?;
     let shift = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -321,20 +383,17 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
         _ => return Err(format!("unknown unit '{unit}' (use KiB, MiB or GiB)")),
     };
     n.checked_mul(1 << shift)
+        .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| "too large".to_owned())
 }
 
 /// `500ms`, `10s`, `2m`.
 pub fn parse_time(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| "expected a time like 500ms, 10s or 2m".to_owned())?;
+    let (n, unit) = number_and_unit(s, "a time like 500ms, 10s or 2m")?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         _ => Err("the unit must be ms, s or m".to_owned()),
     }
 }
@@ -351,7 +410,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Config, UsageError> {
         match Config::from_args(args.iter().map(|s| s.to_string()))? {
-            ServeCommand::Run(c, _) => Ok(c),
+            ServeCommand::Run(c, _) => Ok(*c),
             ServeCommand::Help => panic!("help"),
         }
     }

@@ -31,14 +31,15 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
-use crate::config::Config;
-use crate::http::{self, Reply, Status};
+use crate::config::{Config, Mode};
+use crate::http::{self, Reply, Report, Status};
 use crate::hub::{ConnId, RoomId};
 use crate::outbox::{Full, Meter, Outbox};
 use bytes::Bytes;
 use log::{debug, trace};
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::net::IpAddr;
 use std::time::Instant;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -102,6 +103,8 @@ impl fmt::Display for Phase {
 pub struct Conn<S> {
     /// Key in the server's slab; only for log lines.
     id: ConnId,
+    /// The client's address, for `--max-per-ip`.
+    pub peer: IpAddr,
     /// The socket (a `mio::net::TcpStream` in the server, a mock in tests).
     socket: S,
     /// Where it is in its life.
@@ -127,6 +130,63 @@ pub struct Conn<S> {
     pub readable: bool,
     /// Bookkeeping for the server's lists, so a connection is queued at most once in each.
     pub marks: Marks,
+    /// How it ended, for the server's counters: the first answer or Close we gave.
+    pub outcome: Outcome,
+    /// Message-rate limit (`--max-messages-per-sec`), if any.
+    bucket: Option<Bucket>,
+}
+
+/// How a connection ended, as far as we decided it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing said (still running, or the peer simply left).
+    #[default]
+    Quiet,
+    /// Answered with an HTTP status instead of an upgrade.
+    Answered(u16),
+    /// We sent a Close with this code.
+    Closed(u16),
+    /// Dropped as a slow consumer (Close 1008, if the socket took it).
+    SlowConsumer,
+}
+
+/// What the server must do for a connection after a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wants {
+    /// The upgrade is done: join this room.
+    Join(String),
+    /// A report was asked for: render it and hand it to [`Conn::answer_report`].
+    Report {
+        /// Which one.
+        report: Report,
+        /// A HEAD request: headers only.
+        head_only: bool,
+    },
+}
+
+/// A token bucket: `rate` tokens a second, at most `rate` saved up (a one-second burst).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens available now.
+    tokens: f32,
+    /// When `tokens` was last topped up.
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token if there is one, after topping up for the time passed.
+    fn take(&mut self, rate: u32, now: Instant) -> bool {
+        let rate = rate as f32;
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f32();
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Which of the server's per-turn lists this connection is in.
@@ -142,9 +202,17 @@ pub struct Marks {
 
 impl<S: Socket> Conn<S> {
     /// A freshly accepted connection, waiting for its request head.
-    pub fn new(id: ConnId, socket: S, now: Instant, cfg: &Config, meter: Meter) -> Conn<S> {
+    pub fn new(
+        id: ConnId,
+        socket: S,
+        peer: IpAddr,
+        now: Instant,
+        cfg: &Config,
+        meter: Meter,
+    ) -> Conn<S> {
         Conn {
             id,
+            peer,
             socket,
             phase: Phase::Request { head: Vec::new() },
             outbox: Outbox::new(cfg.max_queue_bytes, meter),
@@ -157,6 +225,8 @@ impl<S: Socket> Conn<S> {
             fin_sent: false,
             readable: false,
             marks: Marks::default(),
+            outcome: Outcome::Quiet,
+            bucket: None,
         }
     }
 
@@ -180,30 +250,41 @@ impl<S: Socket> Conn<S> {
         !self.outbox.is_empty() && !self.is_closed()
     }
 
+    /// More than half of `--max-queue-bytes` is queued.
+    pub fn is_behind(&self) -> bool {
+        self.outbox.is_behind()
+    }
+
     /// Bytes queued for this connection.
     pub fn queued(&self) -> usize {
         self.outbox.len()
     }
 
-    /// Reads what the socket has (up to [`READS_PER_TURN`] reads into `scratch`) and feeds it to
-    /// the current phase. Complete messages to relay are pushed to `relay`, already encoded as
-    /// server frames. Returns the room to join if this read completed an upgrade. `may_open`
-    /// says whether the server has room for one more WebSocket connection.
+    /// Reads what the socket has (up to [`READS_PER_TURN`] reads into `scratch`, and no more
+    /// than `budget` bytes, which it decrements) and feeds it to the current phase. Complete messages to relay are pushed to `relay`, already encoded as
+    /// server frames. Returns what the server must do if this read completed a request.
+    /// `admission` says whether the server takes one more WebSocket connection from this
+    /// client, or the status to refuse it with.
     pub fn on_readable(
         &mut self,
         scratch: &mut [u8],
+        budget: &mut usize,
         now: Instant,
         cfg: &Config,
-        may_open: bool,
+        admission: Result<(), Status>,
         relay: &mut Vec<Bytes>,
-    ) -> Option<String> {
-        let mut joined = None;
+    ) -> Option<Wants> {
+        let mut wants = None;
         for _ in 0..READS_PER_TURN {
             if self.is_closed() || self.peer_eof {
                 self.readable = false;
                 break;
             }
-            let n = match self.socket.read(scratch) {
+            if *budget == 0 {
+                break;
+            }
+            let room = scratch.len().min(*budget);
+            let n = match self.socket.read(&mut scratch[..room]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
@@ -215,6 +296,7 @@ impl<S: Socket> Conn<S> {
                     break;
                 }
             };
+            *budget -= n;
             // RFC 793 / TCP: a read of 0 bytes is the peer's FIN; no more input will come.
             self.peer_eof = n == 0;
             self.last_heard = now;
@@ -222,11 +304,13 @@ impl<S: Socket> Conn<S> {
             let input = &scratch[..n];
             match self.phase {
                 Phase::Request { .. } => {
-                    if let Some(room) = self.feed_request(input, now, cfg, may_open, relay) {
-                        joined = Some(room);
+                    wants = self.feed_request(input, now, cfg, admission, relay);
+                    if matches!(wants, Some(Wants::Report { .. })) {
+                        // The server answers before this connection reads anything more.
+                        break;
                     }
                 }
-                Phase::Open { .. } | Phase::Closing { .. } => self.feed_ws(input, now, relay),
+                Phase::Open { .. } | Phase::Closing { .. } => self.feed_ws(input, now, cfg, relay),
                 Phase::Linger | Phase::Closed => {}
             }
         }
@@ -238,7 +322,7 @@ impl<S: Socket> Conn<S> {
         if self.is_open() && self.outbox.is_over_cap() {
             self.drop_slow_consumer(now);
         }
-        joined
+        wants
     }
 
     /// The peer will send nothing more: what that means depends on the phase.
@@ -260,9 +344,9 @@ impl<S: Socket> Conn<S> {
         input: &[u8],
         now: Instant,
         cfg: &Config,
-        may_open: bool,
+        admission: Result<(), Status>,
         relay: &mut Vec<Bytes>,
-    ) -> Option<String> {
+    ) -> Option<Wants> {
         let Phase::Request { head } = &mut self.phase else {
             return None;
         };
@@ -280,62 +364,120 @@ impl<S: Socket> Conn<S> {
             Err(status) => return self.answer(status, false, now),
         };
         let head_only = request.method == "HEAD";
-        match http::route(&request) {
+        match http::route(&request, &cfg.policy) {
             Reply::Answer(status) => self.answer(status, head_only, now),
-            Reply::Upgrade { .. } if !may_open => {
-                self.answer(Status::ServiceUnavailable, head_only, now)
+            Reply::Report(report) => Some(Wants::Report { report, head_only }),
+            Reply::Page => {
+                self.outbox.push_unchecked(http::page(head_only));
+                self.set_phase(Phase::Linger, now, &"HTTP 200 page");
+                None
             }
-            Reply::Upgrade { room, accept } => {
+            Reply::Upgrade { .. } if admission.is_err() => {
+                let status = admission.err().unwrap_or(Status::ServiceUnavailable);
+                self.answer(status, head_only, now)
+            }
+            Reply::Upgrade {
+                room,
+                accept,
+                protocol,
+            } => {
                 // Bytes after the head are the client's first frames: tungstenite starts there.
                 let rest = head.split_off(len);
                 self.outbox
-                    .push_unchecked(http::switching_protocols(&accept));
-                let ws = WebSocketContext::from_partially_read(
-                    rest,
-                    Role::Server,
-                    Some(ws_config(cfg)),
-                );
+                    .push_unchecked(http::switching_protocols(&accept, protocol.as_deref()));
+                if cfg.max_messages_per_sec > 0 {
+                    self.bucket = Some(Bucket {
+                        tokens: cfg.max_messages_per_sec as f32,
+                        at: now,
+                    });
+                }
+                let ws =
+                    WebSocketContext::from_partially_read(rest, Role::Server, Some(ws_config(cfg)));
                 self.set_phase(Phase::Open { ws: Box::new(ws) }, now, &room);
                 // Frames that came with the head are already in tungstenite's buffer.
-                self.feed_ws(&[], now, relay);
-                Some(room)
+                self.feed_ws(&[], now, cfg, relay);
+                Some(Wants::Join(room))
             }
         }
     }
 
     /// Queues an HTTP response and heads for Linger.
-    fn answer(&mut self, status: Status, head_only: bool, now: Instant) -> Option<String> {
+    fn answer(&mut self, status: Status, head_only: bool, now: Instant) -> Option<Wants> {
         self.outbox
             .push_unchecked(http::response(status, head_only));
+        self.record(Outcome::Answered(status.code()));
         self.set_phase(Phase::Linger, now, &format_args!("HTTP {}", status.code()));
         None
     }
 
+    /// Answers a report request ([`Wants::Report`]) with the body the server rendered.
+    pub fn answer_report(&mut self, report: Report, body: &str, head_only: bool, now: Instant) {
+        if matches!(self.phase, Phase::Request { .. }) {
+            self.outbox
+                .push_unchecked(http::ok(report.content_type(), body, head_only));
+            self.set_phase(Phase::Linger, now, &"HTTP 200");
+        }
+    }
+
+    /// Remembers the first outcome; later ones (a Close after an error Close) do not count.
+    fn record(&mut self, outcome: Outcome) {
+        if self.outcome == Outcome::Quiet {
+            self.outcome = outcome;
+        }
+    }
+
     /// Open/Closing: hand `input` to tungstenite and collect what comes out, until it needs more.
-    fn feed_ws(&mut self, input: &[u8], now: Instant, relay: &mut Vec<Bytes>) {
+    ///
+    /// Every complete message goes to `relay`: the server fans it out to the others in chat mode
+    /// and counts it in both modes. In echo mode the reply is also queued here, straight into
+    /// this connection's own outbox, so it keeps its place among the frames tungstenite queues
+    /// while reading the same bytes: a message that arrived before a Ping, the peer's Close or a
+    /// protocol error is echoed before the Pong or the Close (RFC 6455 §5.5.1: no data after a
+    /// Close). Sent by the server after the whole read, the echo would find the connection
+    /// already closing and be lost.
+    fn feed_ws(&mut self, input: &[u8], now: Instant, cfg: &Config, relay: &mut Vec<Bytes>) {
         let (ws, open) = match &mut self.phase {
             Phase::Open { ws } => (ws, true),
             Phase::Closing { ws } => (ws, false),
             _ => return,
         };
+        let echo = cfg.mode == Mode::Echo;
         let mut wire = Wire {
             input,
             eof: self.peer_eof,
             outbox: &mut self.outbox,
         };
+        // `None`: the echo did not fit in the outbox (a slow consumer).
         let failure = loop {
             match ws.read(&mut wire) {
                 // Only an Open connection relays; after our Close, data is read and dropped.
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) if open => {
-                    relay.push(encode(&msg));
+                    let within_rate = match &mut self.bucket {
+                        Some(b) => b.take(cfg.max_messages_per_sec, now),
+                        None => true,
+                    };
+                    if !within_rate {
+                        return self.fail(CloseCode::Policy, "message rate limit", now);
+                    }
+                    let frame = encode(&msg);
+                    if echo {
+                        if wire.outbox.push(frame.clone()).is_err() {
+                            break None;
+                        }
+                        self.stalled_since.get_or_insert(now);
+                    }
+                    relay.push(frame);
                 }
                 // Pings: tungstenite has queued the Pong (RFC 6455 §5.5.3) and writes it on the
                 // next read. Pongs: nothing to do, hearing anything resets the idle clock.
                 // Close: tungstenite has queued its reply; the next read says ConnectionClosed.
                 Ok(_) => {}
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => break e,
+                Err(e) => break Some(e),
             }
+        };
+        let Some(failure) = failure else {
+            return self.drop_slow_consumer(now);
         };
         // Turn the error into what happens next.
         let (code, why): (CloseCode, &str) = match failure {
@@ -364,7 +506,11 @@ impl<S: Socket> Conn<S> {
     /// is already queued, then linger without waiting for the peer's Close.
     fn fail(&mut self, code: CloseCode, why: &str, now: Instant) {
         self.send_close(code, why);
-        self.set_phase(Phase::Linger, now, &format_args!("{} {why}", u16::from(code)));
+        self.set_phase(
+            Phase::Linger,
+            now,
+            &format_args!("{} {why}", u16::from(code)),
+        );
     }
 
     /// Starts the closing handshake from our side (RFC 6455 §7.1.2): Close, then wait in
@@ -388,6 +534,9 @@ impl<S: Socket> Conn<S> {
     /// Queues a Close frame through tungstenite, which records that it was sent.
     fn send_close(&mut self, code: CloseCode, why: &str) {
         if let Phase::Open { ws } | Phase::Closing { ws } = &mut self.phase {
+            if self.outcome == Outcome::Quiet {
+                self.outcome = Outcome::Closed(code.into());
+            }
             let mut wire = Wire {
                 input: &[],
                 eof: false,
@@ -418,23 +567,31 @@ impl<S: Socket> Conn<S> {
     /// with 1008 (RFC 6455 §7.4.1: policy violation). The Close goes out only if the socket
     /// takes it; a peer this far behind may never see it, and the lingering close times out.
     pub fn drop_slow_consumer(&mut self, now: Instant) {
+        self.record(Outcome::SlowConsumer);
         self.outbox.discard();
         self.fail(CloseCode::Policy, "slow consumer", now);
     }
 
     /// Writes queued bytes until the socket would block or the outbox is empty; in Linger, then
     /// sends FIN. Called for WRITABLE events and for every connection touched in a turn.
-    pub fn flush(&mut self, now: Instant) {
+    /// Returns the bytes written.
+    pub fn flush(&mut self, now: Instant) -> usize {
         if self.is_closed() {
-            return;
+            return 0;
         }
-        match self.outbox.write_to(&mut self.socket) {
-            Ok(0) => {}
-            Ok(_) => self.stalled_since = Some(now),
-            Err(e) => return self.set_phase(Phase::Closed, now, &format_args!("write error: {e}")),
-        }
+        let written = match self.outbox.write_to(&mut self.socket) {
+            Ok(0) => 0,
+            Ok(n) => {
+                self.stalled_since = Some(now);
+                n
+            }
+            Err(e) => {
+                self.set_phase(Phase::Closed, now, &format_args!("write error: {e}"));
+                return 0;
+            }
+        };
         if !self.outbox.is_empty() {
-            return;
+            return written;
         }
         self.stalled_since = None;
         if matches!(self.phase, Phase::Linger) && !self.fin_sent {
@@ -444,6 +601,7 @@ impl<S: Socket> Conn<S> {
                 self.set_phase(Phase::Closed, now, &"closed");
             }
         }
+        written
     }
 
     /// Checks this connection's deadlines. Called once per tick (see `Config::tick`).
@@ -460,7 +618,9 @@ impl<S: Socket> Conn<S> {
             Phase::Open { .. } if since(self.last_heard) >= cfg.idle_timeout => {
                 self.close(CloseCode::Away, "idle timeout", now);
             }
-            Phase::Open { ws } if since(self.last_heard) >= cfg.ping_interval && !self.ping_sent => {
+            Phase::Open { ws }
+                if since(self.last_heard) >= cfg.ping_interval && !self.ping_sent =>
+            {
                 // RFC 6455 §5.5.2: a Ping asks a silent peer to prove it is there.
                 let mut wire = Wire {
                     input: &[],

@@ -13,8 +13,15 @@
 //!  bytes ──parse──▶ Partial (need more) ──▶ wait for more bytes (bounded by --max-head-bytes)
 //!                ├─▶ Err(400 / 431)     ──▶ answer and close
 //!                └─▶ Complete(request) ──route──▶ Upgrade { room, accept key } ──▶ 101
+//!                                              ├─▶ Page (GET / or /ROOM) ──▶ 200 page.html
 //!                                              └─▶ Answer(404 / 405 / 426 / …)  ──▶ answer and close
 //! ```
+//!
+//! The page is the browser client (`page.html`), compiled into the binary with `include_str!`:
+//! one file, no CDN, no build step. It is served at `/` and at every path that could be a room
+//! name of one segment (`/kitchen`), so `http://host:1234/kitchen` opens a chat in the room
+//! `/kitchen`. A path with a dot (`/favicon.ico`, `/robots.txt`) or more segments gets 404:
+//! browsers ask for such files on their own, and answering them with a chat page would be wrong.
 
 use bytes::Bytes;
 use std::fmt::Write as _;
@@ -27,8 +34,13 @@ pub const MAX_HEADERS: usize = 32;
 pub enum Status {
     /// 101: the WebSocket upgrade was accepted.
     SwitchingProtocols,
+    /// 200: a report (`/stats`, `/metrics`) or the chat page.
+    Ok,
     /// 400: the head did not parse, or an upgrade lacked a required header (RFC 6455 §4.2.1).
     BadRequest,
+    /// 403: a browser upgrade from an `Origin` not in `--allowed-origin` (RFC 6455 §4.2.2 /
+    /// §10.2: the server decides which origins it serves).
+    Forbidden,
     /// 404: a plain request for a path we do not serve.
     NotFound,
     /// 405: a method other than GET or HEAD.
@@ -37,6 +49,8 @@ pub enum Status {
     RequestTimeout,
     /// 426: an upgrade asked for a WebSocket version other than 13 (RFC 6455 §4.4).
     UpgradeRequired,
+    /// 429: this client address already has `--max-per-ip` connections open.
+    TooManyRequests,
     /// 431: the request head passed `--max-head-bytes`, or had too many header lines.
     HeadersTooLarge,
     /// 503: `--max-connections` WebSocket connections are open already.
@@ -48,11 +62,14 @@ impl Status {
     pub fn code(self) -> u16 {
         match self {
             Status::SwitchingProtocols => 101,
+            Status::Ok => 200,
             Status::BadRequest => 400,
+            Status::Forbidden => 403,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
             Status::UpgradeRequired => 426,
+            Status::TooManyRequests => 429,
             Status::HeadersTooLarge => 431,
             Status::ServiceUnavailable => 503,
         }
@@ -62,11 +79,14 @@ impl Status {
     pub fn reason(self) -> &'static str {
         match self {
             Status::SwitchingProtocols => "Switching Protocols",
+            Status::Ok => "OK",
             Status::BadRequest => "Bad Request",
+            Status::Forbidden => "Forbidden",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
             Status::UpgradeRequired => "Upgrade Required",
+            Status::TooManyRequests => "Too Many Requests",
             Status::HeadersTooLarge => "Request Header Fields Too Large",
             Status::ServiceUnavailable => "Service Unavailable",
         }
@@ -88,6 +108,12 @@ pub struct Request {
     pub ws_version: Option<String>,
     /// `Sec-WebSocket-Key`, if sent.
     pub ws_key: Option<String>,
+    /// `Origin`, if sent (browsers always send it; other clients usually do not).
+    pub origin: Option<String>,
+    /// `Host`, if sent: a page served by this server has an Origin naming the same host.
+    pub host: Option<String>,
+    /// The subprotocols offered in `Sec-WebSocket-Protocol`, in the client's order.
+    pub protocols: Vec<String>,
 }
 
 impl Request {
@@ -120,6 +146,9 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Status> {
         connection_upgrade: false,
         ws_version: None,
         ws_key: None,
+        origin: None,
+        host: None,
+        protocols: Vec::new(),
     };
     for h in req.headers.iter() {
         let value = String::from_utf8_lossy(h.value);
@@ -134,6 +163,19 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Status> {
             out.ws_version = Some(value.to_owned());
         } else if h.name.eq_ignore_ascii_case("sec-websocket-key") {
             out.ws_key = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("origin") {
+            out.origin = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("host") {
+            out.host = Some(value.to_owned());
+        } else if h.name.eq_ignore_ascii_case("sec-websocket-protocol") {
+            // RFC 6455 §4.1: a comma-separated list; the header may also repeat.
+            out.protocols.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            );
         }
     }
     Ok(Some((out, n)))
@@ -148,24 +190,91 @@ pub enum Reply {
         room: String,
         /// The `Sec-WebSocket-Accept` value (RFC 6455 §4.2.2 step 5.4).
         accept: String,
+        /// The subprotocol chosen from the client's offer, if any.
+        protocol: Option<String>,
     },
+    /// Answer with the server's counters, as JSON (`/stats`) or Prometheus text (`/metrics`).
+    Report(Report),
+    /// Answer 200 with the chat page ([`page`]) and close.
+    Page,
     /// Answer with this status and close.
     Answer(Status),
 }
 
-/// Decides what a complete request gets.
-pub fn route(req: &Request) -> Reply {
-    if req.upgrade_websocket {
-        return route_upgrade(req);
+/// Which report a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `GET /stats`: one JSON object.
+    Json,
+    /// `GET /metrics`: the Prometheus text exposition format.
+    Prometheus,
+}
+
+impl Report {
+    /// The `Content-Type` of this report.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Report::Json => "application/json",
+            Report::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
     }
-    match req.method.as_str() {
-        "GET" | "HEAD" => Reply::Answer(Status::NotFound),
+}
+
+/// What the router needs to know of the server's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Origins a browser upgrade may come from; empty means any (see `--allowed-origin`).
+    pub allowed_origins: Vec<String>,
+    /// Subprotocols we speak, in our order of preference (see `--protocol`).
+    pub protocols: Vec<String>,
+}
+
+/// Decides what a complete request gets.
+pub fn route(req: &Request, policy: &Policy) -> Reply {
+    if req.upgrade_websocket {
+        return route_upgrade(req, policy);
+    }
+    match (req.method.as_str(), req.path()) {
+        ("GET" | "HEAD", "/stats") => Reply::Report(Report::Json),
+        ("GET" | "HEAD", "/metrics") => Reply::Report(Report::Prometheus),
+        // After the reports: `/stats` and `/metrics` would otherwise look like room names.
+        ("GET" | "HEAD", path) if is_page_path(path) => Reply::Page,
+        ("GET" | "HEAD", _) => Reply::Answer(Status::NotFound),
         _ => Reply::Answer(Status::MethodNotAllowed),
     }
 }
 
+/// `/`, or one segment that could name a room: `/kitchen`, `/r%C3%A9union`. Not `/a/b`,
+/// `/kitchen/`, or anything with a dot (`/favicon.ico`): those get 404.
+fn is_page_path(path: &str) -> bool {
+    match path.strip_prefix('/') {
+        Some("") => true,
+        Some(room) => !room.contains(['/', '.', '\\']),
+        None => false,
+    }
+}
+
+/// The browser client, compiled in.
+pub const PAGE_HTML: &str = include_str!("page.html");
+
+/// The `200 OK` response carrying [`PAGE_HTML`]; `HEAD` gets the same headers and no body.
+/// `no-cache` makes a browser check again on each load (it is cheap), so a new server version
+/// is never hidden behind a cached old page.
+pub fn page(head_only: bool) -> Bytes {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+        PAGE_HTML.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(PAGE_HTML.as_bytes());
+    }
+    Bytes::from(out)
+}
+
 /// RFC 6455 §4.2.1: what a server checks in a client's opening handshake.
-fn route_upgrade(req: &Request) -> Reply {
+fn route_upgrade(req: &Request, policy: &Policy) -> Reply {
     // §4.2.1 item 1: the method MUST be GET.
     if req.method != "GET" || !req.connection_upgrade || !req.path().starts_with('/') {
         return Reply::Answer(Status::BadRequest);
@@ -175,21 +284,68 @@ fn route_upgrade(req: &Request) -> Reply {
         return Reply::Answer(Status::UpgradeRequired);
     }
     // §4.2.1 item 5: the key is a base64-encoded 16-byte nonce, so 24 characters ending in "==".
-    match req.ws_key.as_deref() {
-        Some(key) if key.len() == 24 && key.ends_with("==") => Reply::Upgrade {
-            room: req.path().to_owned(),
-            accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
-        },
-        _ => Reply::Answer(Status::BadRequest),
+    let Some(key) = req
+        .ws_key
+        .as_deref()
+        .filter(|k| k.len() == 24 && k.ends_with("=="))
+    else {
+        return Reply::Answer(Status::BadRequest);
+    };
+    // §4.2.2 step 4 and §10.2: browsers name the page's origin; a server that only serves its
+    // own pages refuses the others with 403. Clients that send no Origin are not browsers.
+    // Our own chat page (served from this host and port) is always allowed.
+    if let Some(origin) = &req.origin {
+        let allowed = &policy.allowed_origins;
+        let same_origin = req.host.as_deref().is_some_and(|host| {
+            origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+        });
+        if !allowed.is_empty()
+            && !same_origin
+            && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin))
+        {
+            return Reply::Answer(Status::Forbidden);
+        }
+    }
+    // §4.2.2 step 5.4 (subprotocol): pick one the client offered that we speak; if there is
+    // none, answer without the header, and the client decides whether to go on (§4.1 step 6).
+    let protocol = policy
+        .protocols
+        .iter()
+        .find(|ours| req.protocols.iter().any(|p| p == *ours))
+        .cloned();
+    Reply::Upgrade {
+        room: req.path().to_owned(),
+        accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        protocol,
     }
 }
 
 /// The `101 Switching Protocols` response for an accepted upgrade (RFC 6455 §4.2.2 step 5).
-pub fn switching_protocols(accept: &str) -> Bytes {
-    Bytes::from(format!(
+pub fn switching_protocols(accept: &str, protocol: Option<&str>) -> Bytes {
+    let mut head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {accept}\r\n\r\n"
-    ))
+         Sec-WebSocket-Accept: {accept}\r\n"
+    );
+    if let Some(p) = protocol {
+        let _ = write!(head, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    head.push_str("\r\n");
+    Bytes::from(head)
+}
+
+/// A `200 OK` response carrying `body`, then close (HEAD: the headers only).
+pub fn ok(content_type: &str, body: &str, head_only: bool) -> Bytes {
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if !head_only {
+        out.push_str(body);
+    }
+    Bytes::from(out)
 }
 
 /// A complete response that ends the connection: status line, headers, and a short text body
@@ -206,7 +362,7 @@ pub fn response(status: Status, head_only: bool) -> Bytes {
     match status {
         Status::UpgradeRequired => out.push_str("Sec-WebSocket-Version: 13\r\n"),
         Status::MethodNotAllowed => out.push_str("Allow: GET, HEAD\r\n"),
-        Status::ServiceUnavailable => out.push_str("Retry-After: 1\r\n"),
+        Status::ServiceUnavailable | Status::TooManyRequests => out.push_str("Retry-After: 1\r\n"),
         _ => {}
     }
     out.push_str("\r\n");
@@ -238,13 +394,18 @@ mod tests {
         let mut buf = UPGRADE.to_vec();
         buf.extend_from_slice(b"\x81\x80rest");
         let (req, n) = parse(&buf).unwrap().unwrap();
-        assert_eq!(n, UPGRADE.len(), "bytes after the head are left for the next layer");
         assert_eq!(
-            route(&req),
+            n,
+            UPGRADE.len(),
+            "bytes after the head are left for the next layer"
+        );
+        assert_eq!(
+            route(&req, &Policy::default()),
             Reply::Upgrade {
                 room: "/kitchen".into(),
                 // RFC 6455 §1.3's worked example.
                 accept: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".into(),
+                protocol: None,
             }
         );
     }
@@ -253,8 +414,13 @@ mod tests {
     #[test]
     fn bad_upgrades_get_the_rfc_status() {
         let with = |from: &str, to: &str| {
-            let text = String::from_utf8(UPGRADE.to_vec()).unwrap().replace(from, to);
-            route(&parse(text.as_bytes()).unwrap().unwrap().0)
+            let text = String::from_utf8(UPGRADE.to_vec())
+                .unwrap()
+                .replace(from, to);
+            route(
+                &parse(text.as_bytes()).unwrap().unwrap().0,
+                &Policy::default(),
+            )
         };
         let answer = Reply::Answer;
         assert_eq!(
@@ -275,9 +441,9 @@ mod tests {
     /// Plain requests get 404 or 405; garbage gets 400; too many headers 431.
     #[test]
     fn plain_and_broken_requests() {
-        let r = |b: &[u8]| parse(b).map(|o| o.map(|(req, _)| route(&req)));
+        let r = |b: &[u8]| parse(b).map(|o| o.map(|(req, _)| route(&req, &Policy::default())));
         assert_eq!(
-            r(b"GET / HTTP/1.1\r\n\r\n"),
+            r(b"GET /a/b HTTP/1.1\r\n\r\n"),
             Ok(Some(Reply::Answer(Status::NotFound)))
         );
         assert_eq!(
@@ -285,8 +451,78 @@ mod tests {
             Ok(Some(Reply::Answer(Status::MethodNotAllowed)))
         );
         assert_eq!(r(b"\x16\x03\x01garbage\r\n\r\n"), Err(Status::BadRequest));
-        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(MAX_HEADERS + 1));
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "A: b\r\n".repeat(MAX_HEADERS + 1)
+        );
         assert_eq!(r(many.as_bytes()), Err(Status::HeadersTooLarge));
+    }
+
+    /// With --allowed-origin set, a browser from elsewhere gets 403; no Origin, or our own
+    /// page's origin, is allowed.
+    #[test]
+    fn foreign_origin_gets_403() {
+        let policy = Policy {
+            allowed_origins: vec!["https://chat.example".into()],
+            ..Policy::default()
+        };
+        let with_origin = |origin: &str| {
+            let text = String::from_utf8(UPGRADE.to_vec())
+                .unwrap()
+                .replace("Host: h\r\n", &format!("Host: h\r\n{origin}"));
+            route(&parse(text.as_bytes()).unwrap().unwrap().0, &policy)
+        };
+        assert_eq!(
+            with_origin("Origin: https://evil.example\r\n"),
+            Reply::Answer(Status::Forbidden)
+        );
+        assert!(matches!(
+            with_origin("Origin: https://CHAT.example\r\n"),
+            Reply::Upgrade { .. }
+        ));
+        assert!(matches!(with_origin(""), Reply::Upgrade { .. }));
+        assert!(
+            matches!(with_origin("Origin: http://h\r\n"), Reply::Upgrade { .. }),
+            "the page this server served (same host) is allowed"
+        );
+    }
+
+    /// The first of our subprotocols that the client offers is chosen; none offered, none sent.
+    #[test]
+    fn subprotocol_is_chosen_from_the_offer() {
+        let policy = Policy {
+            protocols: vec!["chat.v2".into(), "chat".into()],
+            ..Policy::default()
+        };
+        let offer = |protocols: &str| {
+            let text = String::from_utf8(UPGRADE.to_vec()).unwrap().replace(
+                "Host: h\r\n",
+                &format!("Host: h\r\nSec-WebSocket-Protocol: {protocols}\r\n"),
+            );
+            match route(&parse(text.as_bytes()).unwrap().unwrap().0, &policy) {
+                Reply::Upgrade { protocol, .. } => protocol,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(offer("chat, chat.v2").as_deref(), Some("chat.v2"));
+        assert_eq!(offer("mqtt").as_deref(), None);
+        let head = switching_protocols("k", Some("chat"));
+        assert!(head.ends_with(b"Sec-WebSocket-Protocol: chat\r\n\r\n"));
+    }
+
+    /// /stats and /metrics are reports; other GETs are 404.
+    #[test]
+    fn stats_and_metrics_are_reports() {
+        let get = |path: &str| {
+            let text = format!("GET {path} HTTP/1.1\r\n\r\n");
+            route(
+                &parse(text.as_bytes()).unwrap().unwrap().0,
+                &Policy::default(),
+            )
+        };
+        assert_eq!(get("/stats"), Reply::Report(Report::Json));
+        assert_eq!(get("/metrics"), Reply::Report(Report::Prometheus));
+        assert_eq!(get("/stats.html"), Reply::Answer(Status::NotFound));
     }
 
     /// Responses carry a length, close the connection, and HEAD gets no body.
@@ -301,5 +537,90 @@ mod tests {
         assert!(std::str::from_utf8(&upgrade)
             .unwrap()
             .contains("Sec-WebSocket-Version: 13"));
+    }
+
+    fn plain(method: &str, target: &str) -> Reply {
+        let head = format!("{method} {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        route(
+            &parse(head.as_bytes()).unwrap().unwrap().0,
+            &Policy::default(),
+        )
+    }
+
+    /// GET and HEAD of `/` or a one-segment room path get the page, query string or not.
+    #[test]
+    fn root_and_room_paths_get_the_page() {
+        for target in [
+            "/",
+            "/kitchen",
+            "/kitchen?nick=ada",
+            "/r%C3%A9union",
+            "/a-b_c",
+        ] {
+            assert_eq!(plain("GET", target), Reply::Page, "GET {target}");
+            assert_eq!(plain("HEAD", target), Reply::Page, "HEAD {target}");
+        }
+    }
+
+    /// `/stats` and `/metrics` stay reports: they are not taken for room pages.
+    #[test]
+    fn report_paths_are_not_room_pages() {
+        assert_eq!(plain("GET", "/stats"), Reply::Report(Report::Json));
+        assert_eq!(plain("HEAD", "/metrics"), Reply::Report(Report::Prometheus));
+    }
+
+    /// Files a browser asks for on its own, nested paths and a trailing slash get 404.
+    #[test]
+    fn files_and_nested_paths_get_not_found() {
+        for target in [
+            "/favicon.ico",
+            "/robots.txt",
+            "/kitchen/",
+            "/a/b",
+            "/..",
+            "*",
+        ] {
+            assert_eq!(
+                plain("GET", target),
+                Reply::Answer(Status::NotFound),
+                "GET {target}"
+            );
+        }
+    }
+
+    /// Other methods on page paths keep 405, and an upgrade to `/` still upgrades.
+    #[test]
+    fn wrong_methods_get_405_and_upgrades_are_unchanged() {
+        for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            assert_eq!(
+                plain(method, "/kitchen"),
+                Reply::Answer(Status::MethodNotAllowed)
+            );
+        }
+        let upgrade = String::from_utf8(UPGRADE.to_vec())
+            .unwrap()
+            .replace("/kitchen?x=1", "/");
+        let (req, _) = parse(upgrade.as_bytes()).unwrap().unwrap();
+        assert!(
+            matches!(route(&req, &Policy::default()), Reply::Upgrade { room, .. } if room == "/")
+        );
+    }
+
+    /// The page response is complete HTML with its length; HEAD has the headers only.
+    #[test]
+    fn page_response_is_html_and_head_has_no_body() {
+        let full = page(false);
+        let text = std::str::from_utf8(&full).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(head.contains("Content-Type: text/html; charset=utf-8"));
+        assert!(head.contains("Cache-Control: no-cache"));
+        assert!(head.contains(&format!("Content-Length: {}", PAGE_HTML.len())));
+        assert_eq!(body, PAGE_HTML);
+        assert!(body.starts_with("<!doctype html>"));
+        // The page never puts network text into markup.
+        assert!(!PAGE_HTML.contains(".innerHTML"));
+        let head_only = page(true);
+        assert_eq!(&head_only[..], format!("{head}\r\n\r\n").as_bytes());
     }
 }

@@ -32,6 +32,10 @@
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
+//! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
+//! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
+//! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
+//! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -52,12 +56,17 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
+#[cfg(feature = "bench")]
+pub mod bench;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod http;
 pub mod hub;
 pub mod outbox;
 pub mod server;
+pub mod stats;
 
 pub use config::{Config, Mode};
 pub use server::{Server, ServerHandle};

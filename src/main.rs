@@ -11,6 +11,8 @@ A WebSocket chat server in one mio event loop (Qt's ChatServer and echo server, 
 
 Commands:
   serve      run the server (default 127.0.0.1:1234; see 'chatloop serve --help')
+  connect    chat from the terminal: stdin lines out, messages in (see 'chatloop connect --help')
+  bench      load-test a server: fanout, echo, idle, connect, ramp (see 'chatloop bench --help')
 
 Options:
   -h, --help       print this help
@@ -41,6 +43,10 @@ fn run(args: Vec<String>) -> Result<ExitCode, Failure> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("serve") => serve(args.collect()),
+        #[cfg(feature = "client")]
+        Some("connect") => connect(args.collect()),
+        #[cfg(feature = "bench")]
+        Some("bench") => bench(args.collect()),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -69,7 +75,7 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         .with_level(level)
         .with_module_level("tungstenite", level.min(log::LevelFilter::Info))
         .init();
-    let mut server = Server::bind(config.clone()).map_err(|e| {
+    let mut server = Server::bind((*config).clone()).map_err(|e| {
         Failure::Runtime(std::io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", config.listen),
@@ -80,7 +86,43 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         chatloop::Mode::Chat => "chat",
         chatloop::Mode::Echo => "echo",
     };
-    log::info!("chatloop {mode} server listening on ws://{}/", server.local_addr());
+    log::info!(
+        "chatloop {mode} server listening on ws://{}/",
+        server.local_addr()
+    );
+    log::info!(
+        "chat page: http://{}/ (or /ROOM for a room)",
+        server.local_addr()
+    );
     server.run().map_err(Failure::Runtime)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "client")]
+fn connect(args: Vec<String>) -> Result<ExitCode, Failure> {
+    use chatloop::client::{ClientConfig, ConnectCommand, CONNECT_USAGE};
+    match ClientConfig::from_args(args).map_err(Failure::Usage)? {
+        ConnectCommand::Help => {
+            print!("{CONNECT_USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ConnectCommand::Run(config) => chatloop::client::run(config).map_err(Failure::Runtime),
+    }
+}
+
+/// `chatloop bench`: run one load-test scenario and print its report.
+#[cfg(feature = "bench")]
+fn bench(args: Vec<String>) -> Result<ExitCode, Failure> {
+    use chatloop::bench::{self, Options, BENCH_USAGE};
+    let Some(opts) = Options::from_args(args).map_err(Failure::Usage)? else {
+        print!("{BENCH_USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let report = bench::run(&opts).map_err(Failure::Runtime)?;
+    if opts.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,8 +9,9 @@
 //!   └─ Token(id) → readable: queue for reading · writable: queue for flushing
 //!  read_ready   → read queued connections (a few reads each), relay every message:
 //!                 encode once, push a clone into each recipient's outbox
-//!                 (paused while the outboxes hold more than --high-water-bytes)
-//!  tick         → deadlines: handshake, ping, idle, stuck writers, closing
+//!                 (paused while a receiver is behind or the outboxes hold more than
+//!                 --high-water-bytes: TCP then slows the senders)
+//!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
 //!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
 //!                 state: WRITABLE only while bytes are queued; closed slots freed here,
 //!                 after the whole batch of events
@@ -21,9 +22,11 @@
 //! `WouldBlock` only means "the kernel has no more for now".
 
 use crate::config::{Config, Mode};
-use crate::conn::Conn;
+use crate::conn::{Conn, Outcome, Wants};
+use crate::http::{Report, Status};
 use crate::hub::{ConnId, Hub};
 use crate::outbox::Meter;
+use crate::stats::{self, Gauges, Stats};
 use bytes::Bytes;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
@@ -31,9 +34,9 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,6 +81,12 @@ pub struct Server {
     meter: Meter,
     /// Open WebSocket connections (the count `--max-connections` limits).
     open: usize,
+    /// Open WebSocket connections per client address (kept only with `--max-per-ip`).
+    per_ip: HashMap<IpAddr, usize>,
+    /// Counters for `/stats`, `/metrics` and the periodic summary.
+    stats: Stats,
+    /// When the next summary line is due (`None`: never).
+    next_summary: Option<Instant>,
     /// The shared read buffer.
     scratch: Vec<u8>,
     /// Messages read from one connection, waiting to be relayed (reused; never shrinks).
@@ -86,10 +95,14 @@ pub struct Server {
     ready: VecDeque<ConnId>,
     /// Connections touched this turn: flushed (and maybe freed) at its end.
     dirty: Vec<ConnId>,
-    /// Reading is paused because the outboxes hold more than the high-water mark.
+    /// Reading is paused (see `backpressure`).
     paused: bool,
+    /// Since when some connection has been behind without a break (see `drop_laggards`).
+    behind_since: Option<Instant>,
     /// When to try accepting again after running out of file descriptors.
     accept_retry: Option<Instant>,
+    /// Accepting failed for lack of descriptors (so the warning is logged once, not per retry).
+    starved: bool,
     /// When deadlines are next checked.
     next_tick: Instant,
     /// Set once shutdown began: when the server gives up waiting for clients.
@@ -134,12 +147,18 @@ impl Server {
             hub: Hub::default(),
             meter: Meter::default(),
             open: 0,
+            per_ip: HashMap::new(),
+            stats: Stats::default(),
+            next_summary: (!config.summary_interval.is_zero())
+                .then(|| Instant::now() + config.summary_interval),
             scratch: vec![0; SCRATCH_BYTES],
             inbox: Vec::new(),
             ready: VecDeque::new(),
             dirty: Vec::new(),
             paused: false,
+            behind_since: None,
             accept_retry: None,
+            starved: false,
             next_tick: Instant::now(),
             shutdown_deadline: None,
             config,
@@ -198,6 +217,10 @@ impl Server {
                 self.accept(now)?;
             }
             self.flush_dirty(now);
+            if self.next_summary.is_some_and(|t| now >= t) {
+                self.next_summary = Some(now + self.config.summary_interval);
+                info!("{}", self.stats.summary(&self.gauges()));
+            }
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.is_empty() || now >= deadline {
                     info!("stopped ({} connections left)", self.conns.len());
@@ -213,10 +236,14 @@ impl Server {
         if !self.ready.is_empty() && !self.paused {
             return Some(Duration::ZERO);
         }
-        let next = [Some(self.next_tick), self.accept_retry, self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            Some(self.next_tick),
+            self.accept_retry,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         next.map(|t| t.saturating_duration_since(now))
     }
 
@@ -243,31 +270,41 @@ impl Server {
                     continue
                 }
                 Err(e) if out_of_resources(&e) => {
-                    warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    if !self.starved {
+                        warn!("accept: {e}; retrying every {ACCEPT_BACKOFF:?}");
+                        self.starved = true;
+                    }
                     self.accept_retry = Some(now + ACCEPT_BACKOFF);
                     return Ok(());
                 }
                 Err(e) => return Err(e),
             };
+            if self.starved {
+                info!("accepting again");
+                self.starved = false;
+            }
             if self.conns.len() >= self.config.max_connections + headroom {
                 warn!("refusing {peer}: {} sockets open", self.conns.len());
+                self.stats.refused += 1;
                 continue;
             }
+            self.stats.accepted += 1;
             // Small messages should leave at once; the outbox already batches writes, so
             // Nagle's algorithm would only add delay.
             let _ = socket.set_nodelay(true);
             let entry = self.conns.vacant_entry();
             let id = entry.key();
-            if let Err(e) = self
-                .poll
-                .registry()
-                .register(&mut socket, Token(id), Interest::READABLE)
+            if let Err(e) =
+                self.poll
+                    .registry()
+                    .register(&mut socket, Token(id), Interest::READABLE)
             {
                 warn!("register {peer}: {e}");
                 continue;
             }
             debug!("conn={id} accepted from {peer}");
-            entry.insert(Conn::new(id, socket, now, &self.config, self.meter.clone()));
+            let conn = Conn::new(id, socket, peer.ip(), now, &self.config, self.meter.clone());
+            entry.insert(conn);
         }
     }
 
@@ -292,9 +329,14 @@ impl Server {
 
     /// Reads every connection queued in `ready` once, relaying what arrives. A connection with
     /// more to read goes to the back of the queue for the next turn.
+    ///
+    /// A turn reads at most a quarter of `--max-queue-bytes` in all: every byte read may be
+    /// queued to every receiver before the end-of-turn flush, so this keeps a healthy receiver
+    /// far from its cap within one turn, whatever the number of senders.
     fn read_ready(&mut self, now: Instant) {
+        let mut budget = self.config.max_queue_bytes / 4;
         for _ in 0..self.ready.len() {
-            if self.backpressure() {
+            if budget == 0 || self.backpressure(now) {
                 return;
             }
             let Some(id) = self.ready.pop_front() else {
@@ -304,12 +346,21 @@ impl Server {
                 continue;
             };
             conn.marks.ready = false;
-            let may_open = self.open < self.config.max_connections;
-            let joined = conn.on_readable(
+            let admission = if self.open >= self.config.max_connections {
+                Err(Status::ServiceUnavailable)
+            } else if self.config.max_per_ip > 0
+                && self.per_ip.get(&conn.peer).copied().unwrap_or(0) >= self.config.max_per_ip
+            {
+                Err(Status::TooManyRequests)
+            } else {
+                Ok(())
+            };
+            let wants = conn.on_readable(
                 &mut self.scratch,
+                &mut budget,
                 now,
                 &self.config,
-                may_open,
+                admission,
                 &mut self.inbox,
             );
             if conn.readable {
@@ -317,27 +368,46 @@ impl Server {
                 self.ready.push_back(id);
             }
             mark_dirty(conn, id, &mut self.dirty);
-            if let Some(room) = joined {
-                conn.room = Some(self.hub.join(&room, id));
-                self.open += 1;
-                debug!("conn={id} joined room {room} ({} open)", self.open);
+            match wants {
+                Some(Wants::Join(room)) => {
+                    conn.room = Some(self.hub.join(&room, id));
+                    self.open += 1;
+                    self.stats.upgraded += 1;
+                    if self.config.max_per_ip > 0 {
+                        *self.per_ip.entry(conn.peer).or_default() += 1;
+                    }
+                    debug!("conn={id} joined room {room} ({} open)", self.open);
+                }
+                Some(Wants::Report { report, head_only }) => {
+                    let body = self.report(report);
+                    self.conns[id].answer_report(report, &body, head_only, now);
+                }
+                None => {}
             }
-            if let Some(room) = conn.room {
+            if let Some(room) = self.conns[id].room {
                 self.relay(id, room, now);
             }
         }
     }
 
-    /// Sends every message in `inbox` from `from`: to the other members of its room (chat) or
-    /// back to it (echo). One encoded frame, one refcount per recipient.
+    /// Sends every message in `inbox` from `from` to the other members of its room (chat), one
+    /// encoded frame, one refcount per recipient; counts it in both modes. (An echo is already
+    /// queued by the connection itself.)
     fn relay(&mut self, from: ConnId, room: crate::hub::RoomId, now: Instant) {
         for frame in self.inbox.drain(..) {
-            let targets: &[ConnId] = match self.config.mode {
+            self.stats.messages_in += 1;
+            self.stats.bytes_in += frame.len() as u64;
+            let targets = match self.config.mode {
                 Mode::Chat => self.hub.members(room),
-                Mode::Echo => std::slice::from_ref(&from),
+                // The connection queued its echo itself, in order with its control frames
+                // (see `Conn::feed_ws`); only count it here.
+                Mode::Echo => {
+                    self.stats.deliveries += 1;
+                    continue;
+                }
             };
             for &to in targets {
-                if to == from && self.config.mode == Mode::Chat {
+                if to == from {
                     continue;
                 }
                 // Members are live slab entries: they leave the room before their slot is freed.
@@ -345,29 +415,93 @@ impl Server {
                 if conn.send(frame.clone(), now).is_err() {
                     warn!("conn={to} slow consumer: {} bytes queued", conn.queued());
                     conn.drop_slow_consumer(now);
+                } else {
+                    self.stats.deliveries += 1;
                 }
                 mark_dirty(conn, to, &mut self.dirty);
             }
         }
     }
 
-    /// True while reading should pause: the outboxes hold more than the high-water mark, and
-    /// stay paused until they are down to half of it (hysteresis, so we do not flap).
-    fn backpressure(&mut self) -> bool {
+    /// True while reading should pause, so TCP slows the senders down. Two reasons:
+    /// - the outboxes together hold more than `--high-water-bytes` (paused until they are down
+    ///   to half of it: hysteresis, so we do not flap). This bounds memory when every receiver
+    ///   is a little behind, i.e. when the server or the network is the bottleneck;
+    /// - some connection is *behind* (more than half its `--max-queue-bytes` queued): reading
+    ///   more would only push it towards its cap. If it catches up, reading resumes; if it
+    ///   holds everyone up for `--lag-timeout`, `tick` drops it as a slow consumer.
+    fn backpressure(&mut self, now: Instant) -> bool {
         let queued = self.meter.get();
-        if !self.paused && queued > self.config.high_water_bytes {
-            debug!("pausing reads: {queued} bytes queued");
-            self.paused = true;
-        } else if self.paused && queued <= self.config.high_water_bytes / 2 {
-            debug!("resuming reads: {queued} bytes queued");
-            self.paused = false;
+        let over = if self.paused {
+            queued > self.config.high_water_bytes / 2
+        } else {
+            queued > self.config.high_water_bytes
+        };
+        let behind = self.meter.behind();
+        match (behind, self.behind_since) {
+            (0, _) => self.behind_since = None,
+            (_, None) => self.behind_since = Some(now),
+            _ => {}
+        }
+        if (over || behind > 0) != self.paused {
+            self.paused = over || behind > 0;
+            debug!(
+                "reading {}: {queued} bytes queued, {behind} of {} connections behind",
+                if self.paused { "paused" } else { "resumed" },
+                self.open
+            );
         }
         self.paused
+    }
+
+    /// Drops the connections that have held reading up for `--lag-timeout` as slow consumers,
+    /// unless most connections are behind: then the bottleneck is not them but the server or
+    /// the network, and the pause is the right answer (they are draining; nobody is dropped).
+    fn drop_laggards(&mut self, now: Instant) {
+        let Some(since) = self.behind_since else {
+            return;
+        };
+        let behind = self.meter.behind();
+        if now.saturating_duration_since(since) < self.config.lag_timeout || 2 * behind > self.open
+        {
+            return;
+        }
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.is_behind() {
+                warn!("conn={id} slow consumer: {} bytes queued", conn.queued());
+                conn.drop_slow_consumer(now);
+                mark_dirty(conn, id, &mut self.dirty);
+            }
+        }
+        self.behind_since = None;
+    }
+
+    /// The server's counters and gauges right now.
+    fn gauges(&self) -> Gauges {
+        Gauges {
+            open: self.open,
+            sockets: self.conns.len(),
+            rooms: self.hub.len(),
+            queued_bytes: self.meter.get(),
+            behind: self.meter.behind(),
+            paused: self.paused,
+            rss_bytes: stats::rss_bytes(),
+        }
+    }
+
+    /// Renders `/stats` or `/metrics`.
+    fn report(&self, report: Report) -> String {
+        match report {
+            Report::Json => self.stats.to_json(&self.gauges()),
+            Report::Prometheus => self.stats.to_prometheus(&self.gauges()),
+        }
     }
 
     /// Checks every connection's deadlines; runs once per tick.
     fn tick(&mut self, now: Instant) {
         self.next_tick = now + self.config.tick();
+        self.backpressure(now);
+        self.drop_laggards(now);
         for (id, conn) in self.conns.iter_mut() {
             conn.on_tick(now, &self.config);
             mark_dirty(conn, id, &mut self.dirty);
@@ -382,7 +516,7 @@ impl Server {
                 continue;
             };
             conn.marks.dirty = false;
-            conn.flush(now);
+            self.stats.bytes_out += conn.flush(now) as u64;
             if conn.is_closed() {
                 self.remove(id);
                 continue;
@@ -412,6 +546,21 @@ impl Server {
             debug!("conn={id} left room {}", self.hub.name(room));
             self.hub.leave(room, id);
             self.open -= 1;
+            if let Some(n) = self.per_ip.get_mut(&conn.peer) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&conn.peer);
+                }
+            }
+        }
+        match conn.outcome {
+            Outcome::Answered(status) => self.stats.http_answer(status),
+            Outcome::Closed(code) => self.stats.close_sent(code),
+            Outcome::SlowConsumer => {
+                self.stats.close_sent(1008);
+                self.stats.slow_consumers += 1;
+            }
+            Outcome::Quiet => {}
         }
         // Deregistering can only fail if the socket is already gone from the poller.
         let _ = self.poll.registry().deregister(conn.socket_mut());

@@ -29,14 +29,21 @@ impl TestServer {
 
     /// Starts a server on `127.0.0.1:0` after `tweak` adjusts the default config.
     pub fn with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
         tweak(&mut config);
         config.validate().expect("test config is valid");
-        let server = Server::bind(config).expect("bind 127.0.0.1:0");
-        let addr = server.local_addr();
-        let handle = server.handle();
-        let thread = std::thread::spawn(move || server.run());
+        // The server is single-threaded by design (it is not `Send`): build it in its thread
+        // and send back what the test needs.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let server = Server::bind(config).expect("bind 127.0.0.1:0");
+            tx.send((server.local_addr(), server.handle())).unwrap();
+            server.run()
+        });
+        let (addr, handle) = rx.recv().expect("server started");
         TestServer {
             addr,
             handle,
@@ -52,7 +59,11 @@ impl TestServer {
     /// Shuts the server down and waits for `run` to return; returns its result.
     pub fn stop(mut self) -> io::Result<()> {
         self.handle.shutdown();
-        self.thread.take().unwrap().join().expect("server thread panicked")
+        self.thread
+            .take()
+            .unwrap()
+            .join()
+            .expect("server thread panicked")
     }
 }
 
@@ -108,4 +119,110 @@ pub fn expect_close(ws: &mut WebSocket<TcpStream>) -> u16 {
             Err(e) => panic!("expected a Close frame, got error {e}"),
         }
     }
+}
+
+/// The `chatloop` binary running as a child process (for signals and memory checks).
+pub struct ServerProcess {
+    /// The child; killed on drop if still running.
+    pub child: std::process::Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Runs `chatloop serve --listen 127.0.0.1:0 ARGS…` and waits for its "listening" line.
+    /// Its log is drained by a thread so a full pipe can never block the server.
+    pub fn spawn(args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatloop"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn chatloop");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on ws://").nth(1) {
+                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(READ_TIMEOUT)
+            .expect("server printed its address")
+            .parse()
+            .unwrap();
+        ServerProcess { child, addr }
+    }
+
+    /// Sends a signal (by name, e.g. "TERM") with the system's `kill` command.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// A field of /proc/PID/status in KiB, e.g. "VmRSS" or "VmHWM" (peak RSS).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("field in /proc/PID/status")
+    }
+
+    /// A client connected to `path`, as [`connect`] does for an in-process server.
+    pub fn connect(&self, path: &str) -> WebSocket<TcpStream> {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let url = format!("ws://{}{}", self.addr, path);
+        tungstenite::client(url, stream).expect("handshake").0
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw TCP connection to `addr` with a read timeout, for speaking broken HTTP or WebSocket.
+pub fn raw(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    s
+}
+
+/// Reads from `s` until the peer closes (or errors); panics if it stays open past the timeout.
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
+            Err(e) => panic!("connection still open after {READ_TIMEOUT:?}: {e}"),
+        }
+    }
+}
+
+/// A valid upgrade request for `path`.
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
 }

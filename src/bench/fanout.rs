@@ -1,0 +1,408 @@
+//! The `fanout` and `ramp` scenarios: S senders in one room, every other client receives.
+//!
+//! **Sending.** With `--rate`, each sender sends on its own schedule (the senders' first
+//! messages are spread over one period so they do not all fire at once); the stamp is the time
+//! the message is actually queued, and how far a sender fell behind its schedule is reported as
+//! the send lag, so a reader can tell whether the open loop held. Without `--rate` the loop is
+//! closed: a sender keeps at most `--window` messages that its *designated receiver* has not
+//! received yet. The designated receiver is the last client to connect (for that client itself,
+//! the one before it): with a server that relays in join order, it is the last to get each
+//! message, so the window bounds what is in flight towards every receiver in practice, and it
+//! costs one comparison per delivery. The other receivers are not waited for, but a receiver
+//! that falls behind still shows as latency, and one the server drops shows as loss.
+//!
+//! **Receiving.** Every client checks, per sender, that sequence numbers only go up (a lower
+//! one is counted as out of order; a gap is loss) in a flat `clients × senders` table, and
+//! records the latency of messages sent inside the measured window. A message coming back to
+//! its own sender (a server that echoes) is counted apart, not as a delivery, so the scenario
+//! works against servers that relay to everyone and those that relay to others only.
+//!
+//! **Counting.** Expected deliveries = messages sent in the window × (connected clients − 1).
+//! After the window the senders stop and the generator drains: it waits until every delivery
+//! of every message sent has arrived, or nothing arrived for a second, or five seconds passed.
+
+use super::pool::{new_histogram, Handler, Pool};
+use super::report::{CpuMeter, CpuUse, Latency, RampStep, Report};
+use super::{after_connect, connect, Options, Progress, Stamp};
+use hdrhistogram::Histogram;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Bytes queued on one sender (the server not reading) past which a fixed-rate sender skips
+/// messages instead of queueing more: the generator's memory stays bounded.
+const MAX_QUEUED: usize = 4 << 20;
+
+/// A fixed-rate sender further behind its schedule than this skips the missed messages
+/// (counted as unsent) instead of sending a burst.
+const MAX_CATCH_UP: Duration = Duration::from_secs(1);
+
+/// How long the drain after the window may take at most, and without progress.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// See [`DRAIN_MAX`].
+const DRAIN_STALL: Duration = Duration::from_secs(1);
+
+/// One sender's state.
+#[derive(Debug, Clone)]
+struct Sender {
+    /// Its slab key once connected; `None` if it never connected or ended.
+    key: Option<usize>,
+    /// The sequence number of its next message.
+    next_seq: u32,
+    /// Closed loop: one past the highest sequence number its designated receiver got.
+    acked: u32,
+    /// Fixed rate: when its next message is due.
+    due: Instant,
+}
+
+/// The scenario's state; also the pool's [`Handler`].
+struct Fanout {
+    /// Messages per second per sender: `None` for the closed loop.
+    period: Option<Duration>,
+    /// Closed loop: see the module docs.
+    window: u32,
+    /// The message template (`--size` bytes; the stamp is rewritten per message).
+    template: Vec<u8>,
+    /// Every sender, by tag (`0..senders`).
+    senders: Vec<Sender>,
+    /// Per receiver and sender: one past the highest sequence number seen (`[receiver *
+    /// senders + sender]`).
+    seen: Vec<u32>,
+    /// The two highest tags connected: the designated receivers (see the module docs).
+    last_two: [u32; 2],
+    /// The measured window, in nanoseconds since `base`.
+    window_ns: (u64, u64),
+    /// Receivers of each message (connected clients − 1) in this window.
+    receivers: u64,
+    /// Latency of deliveries of messages sent in the window, in µs.
+    hist: Histogram<u64>,
+    /// Messages sent in the window.
+    sent: u64,
+    /// Deliveries of messages sent in the window.
+    received: u64,
+    /// All messages sent, and all deliveries received (for the drain and the progress line).
+    sent_all: u64,
+    /// See `sent_all`.
+    received_all: u64,
+    /// Deliveries with a lower sequence number than one already seen.
+    out_of_order: u64,
+    /// Messages delivered back to their sender.
+    echoed: u64,
+    /// Messages without a valid stamp.
+    malformed: u64,
+    /// Fixed rate: messages skipped (queue full or too far behind).
+    unsent: u64,
+    /// Fixed rate: worst lag behind schedule, µs.
+    max_lag_us: u64,
+}
+
+impl Fanout {
+    fn new(opts: &Options) -> Fanout {
+        Fanout {
+            period: opts.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            window: opts.window,
+            template: vec![0; opts.size],
+            senders: vec![
+                Sender {
+                    key: None,
+                    next_seq: 0,
+                    acked: 0,
+                    due: Instant::now()
+                };
+                opts.senders
+            ],
+            seen: vec![0; opts.clients * opts.senders],
+            last_two: [0, 0],
+            window_ns: (u64::MAX, u64::MAX),
+            receivers: 0,
+            hist: new_histogram(),
+            sent: 0,
+            received: 0,
+            sent_all: 0,
+            received_all: 0,
+            out_of_order: 0,
+            echoed: 0,
+            malformed: 0,
+            unsent: 0,
+            max_lag_us: 0,
+        }
+    }
+
+    /// Starts a measured window of `warmup` + `duration` from `now`: counters reset, schedules
+    /// spread over one period.
+    fn begin(&mut self, pool: &Pool, now: Instant, warmup: Duration, duration: Duration) {
+        let from = pool.ns(now + warmup);
+        self.window_ns = (from, from + duration.as_nanos() as u64);
+        self.receivers = pool.open().saturating_sub(1) as u64;
+        self.hist.reset();
+        (self.sent, self.received, self.out_of_order, self.echoed) = (0, 0, 0, 0);
+        (self.unsent, self.max_lag_us, self.malformed) = (0, 0, 0);
+        let n = self.senders.len() as u32;
+        if let Some(period) = self.period {
+            for (i, s) in self.senders.iter_mut().enumerate() {
+                s.due = now + period * i as u32 / n;
+            }
+        }
+    }
+
+    /// Queues and writes what each sender may send now (see the module docs).
+    fn pump(&mut self, pool: &mut Pool, now: Instant) {
+        let now_ns = pool.ns(now);
+        if now_ns >= self.window_ns.1 {
+            return;
+        }
+        let counted = now_ns >= self.window_ns.0;
+        for (tag, s) in self.senders.iter_mut().enumerate() {
+            let Some(key) = s.key else { continue };
+            let mut queued = 0;
+            let mut stamp = Stamp {
+                sender: tag as u32,
+                seq: s.next_seq,
+                sent_ns: now_ns,
+            };
+            match self.period {
+                None => {
+                    while s.next_seq.wrapping_sub(s.acked) < self.window {
+                        stamp.seq = s.next_seq;
+                        stamp.write(&mut self.template);
+                        pool.send(key, &self.template);
+                        s.next_seq += 1;
+                        queued += 1;
+                    }
+                }
+                Some(period) => {
+                    if now.saturating_duration_since(s.due) > MAX_CATCH_UP {
+                        let behind = now.duration_since(s.due);
+                        let skipped = (behind.as_nanos() / period.as_nanos()) as u64;
+                        self.unsent += skipped;
+                        s.due += period * skipped as u32;
+                    }
+                    while s.due <= now {
+                        let lag = now.duration_since(s.due).as_micros() as u64;
+                        self.max_lag_us = self.max_lag_us.max(lag);
+                        s.due += period;
+                        if pool.queued(key) > MAX_QUEUED {
+                            self.unsent += 1;
+                            continue;
+                        }
+                        stamp.seq = s.next_seq;
+                        stamp.write(&mut self.template);
+                        pool.send(key, &self.template);
+                        s.next_seq += 1;
+                        queued += 1;
+                    }
+                }
+            }
+            if queued > 0 {
+                pool.flush(key);
+                self.sent_all += queued;
+                if counted {
+                    self.sent += queued;
+                }
+            }
+        }
+    }
+
+    /// How long the loop may wait for events before a sender is due.
+    fn timeout(&self, now: Instant) -> Duration {
+        let cap = Duration::from_millis(100);
+        match self.period {
+            None => cap,
+            Some(_) => self
+                .senders
+                .iter()
+                .filter(|s| s.key.is_some())
+                .map(|s| s.due.saturating_duration_since(now))
+                .min()
+                .unwrap_or(cap)
+                .min(cap),
+        }
+    }
+
+    /// Sends through the warm-up and the window, then drains; prints progress. Returns the CPU
+    /// use during the window alone.
+    fn drive(
+        &mut self,
+        pool: &mut Pool,
+        progress: &mut Progress,
+        pid: Option<u32>,
+    ) -> io::Result<CpuUse> {
+        let start = pool.base + Duration::from_nanos(self.window_ns.0);
+        let end = pool.base + Duration::from_nanos(self.window_ns.1);
+        let mut cpu = None;
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            let now = Instant::now();
+            if cpu.is_none() && now >= start {
+                cpu = Some(CpuMeter::start(pid));
+            }
+            self.pump(pool, now);
+            let mut timeout = self.timeout(now);
+            if cpu.is_none() {
+                timeout = timeout.min(start - now).max(Duration::from_millis(1));
+            }
+            pool.turn(timeout, self)?;
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            progress.tick(|| {
+                let secs = now.duration_since(last.0).as_secs_f64();
+                let rate = (self.received_all - last.1) as f64 / secs;
+                last = (now, self.received_all);
+                format!(
+                    "{} open, sent {}, {rate:.0} deliveries/s, {} errors",
+                    pool.open(),
+                    self.sent_all,
+                    pool.error_count()
+                )
+            });
+        }
+        let usage = cpu.map_or(CpuUse::default(), |mut c| c.lap());
+        // Drain: every delivery of every message sent, or no progress for a while.
+        let (start, mut seen, mut moved) = (Instant::now(), self.received_all, Instant::now());
+        while self.received_all < self.sent_all * self.receivers {
+            pool.turn(Duration::from_millis(10), self)?;
+            let now = Instant::now();
+            if self.received_all != seen {
+                (seen, moved) = (self.received_all, now);
+            }
+            if now - start > DRAIN_MAX || now - moved > DRAIN_STALL {
+                break;
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Fills the fan-out part of `report` from this window.
+    fn fill(&self, report: &mut Report, secs: f64) {
+        report.measured_secs = secs;
+        report.sent = self.sent;
+        report.expected = self.sent * self.receivers;
+        report.received = self.received;
+        report.out_of_order = self.out_of_order;
+        report.echoed_to_sender = self.echoed;
+        report.malformed = self.malformed;
+        report.unsent = self.unsent;
+        report.max_send_lag_us = self.max_lag_us;
+        report.rate = self.received as f64 / secs;
+        report.rate_unit = "deliveries/s";
+        report.latency = Some(Latency::of(&self.hist));
+    }
+}
+
+impl Handler for Fanout {
+    fn on_open(&mut self, tag: u32, key: usize, _now: Instant) {
+        if let Some(s) = self.senders.get_mut(tag as usize) {
+            s.key = Some(key);
+        }
+        if tag > self.last_two[0] {
+            self.last_two = [tag, self.last_two[0]];
+        } else if tag > self.last_two[1] {
+            self.last_two[1] = tag;
+        }
+    }
+
+    #[inline]
+    fn on_data(&mut self, tag: u32, payload: &[u8], now_ns: u64) {
+        let Some(stamp) = Stamp::read(payload).filter(|s| (s.sender as usize) < self.senders.len())
+        else {
+            self.malformed += 1;
+            return;
+        };
+        if stamp.sender == tag {
+            self.echoed += 1;
+            return;
+        }
+        self.received_all += 1;
+        let sender = stamp.sender as usize;
+        if let Some(seen) = self
+            .seen
+            .get_mut(tag as usize * self.senders.len() + sender)
+        {
+            if stamp.seq < *seen {
+                self.out_of_order += 1;
+            } else {
+                *seen = stamp.seq + 1;
+            }
+        }
+        if stamp.sent_ns >= self.window_ns.0 && stamp.sent_ns < self.window_ns.1 {
+            self.received += 1;
+            self.hist
+                .saturating_record(now_ns.saturating_sub(stamp.sent_ns) / 1000);
+        }
+        // The designated receiver: the last client, or the one before it for that client.
+        let designated = self.last_two[(stamp.sender == self.last_two[0]) as usize];
+        if tag == designated {
+            let s = &mut self.senders[sender];
+            if stamp.seq >= s.acked {
+                s.acked = stamp.seq + 1;
+            }
+        }
+    }
+
+    fn on_end(&mut self, tag: u32, _failure: Option<&super::client::Failure>) {
+        if let Some(s) = self.senders.get_mut(tag as usize) {
+            s.key = None;
+        }
+    }
+}
+
+/// `chatloop bench fanout`.
+pub fn run_fanout(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
+    let mut progress = Progress::new(opts.progress, opts.pid);
+    let mut f = Fanout::new(opts);
+    let secs = connect(pool, opts.clients, &mut f, &mut progress)?;
+    let mut report = after_connect(pool, secs);
+    f.begin(pool, Instant::now(), opts.warmup, opts.duration);
+    let usage = f.drive(pool, &mut progress, opts.pid)?;
+    f.fill(&mut report, opts.duration.as_secs_f64());
+    report.set_cpu(usage);
+    Ok(report)
+}
+
+/// `chatloop bench ramp`: steps of `--step` more clients, a fixed-rate sample at each.
+pub fn run_ramp(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
+    let mut progress = Progress::new(opts.progress, opts.pid);
+    let mut f = Fanout::new(opts);
+    let mut report = Report::default();
+    let mut total = 0;
+    while total < opts.clients {
+        let add = opts.step.min(opts.clients - total);
+        total += add;
+        report.connect_secs += connect(pool, add, &mut f, &mut progress)?;
+        let now = Instant::now();
+        f.begin(pool, now, opts.warmup, opts.duration);
+        let usage = f.drive(pool, &mut progress, opts.pid)?;
+        report.set_cpu(usage);
+        let mut step = Report::default();
+        f.fill(&mut step, opts.duration.as_secs_f64());
+        let latency = step.latency.unwrap_or_default();
+        let passed = step.lost() == 0
+            && step.received > 0
+            && latency.p95 <= opts.limit.as_micros() as u64
+            && pool.error_count() == 0;
+        if opts.progress {
+            eprintln!(
+                "step {} clients: {:.0} deliveries/s, lost {}, p95 {}: {}",
+                pool.open(),
+                step.rate,
+                step.lost(),
+                super::report::us(latency.p95),
+                if passed { "pass" } else { "fail" }
+            );
+        }
+        report.steps.push(RampStep {
+            clients: pool.open(),
+            deliveries_per_sec: step.rate,
+            lost: step.lost(),
+            latency,
+            passed,
+        });
+        if !passed {
+            break;
+        }
+    }
+    report.connected = pool.opened;
+    report.handshake = Latency::of(&pool.handshake_us);
+    Ok(report)
+}

@@ -1,0 +1,260 @@
+//! Real clients from other ecosystems against the chat server: Python's `websockets` and
+//! Node's `ws`, the libraries most browser-less WebSocket code is written with.
+//!
+//! Each test starts a server in-process (tuned for its scenario), runs one client script from
+//! `tests/clients/` as a subprocess with the server's URL, and checks that the script exited 0
+//! within [`SCRIPT_TIMEOUT`] and printed every expected `ok - …` line. The scripts make the
+//! assertions that need the client library (what arrives where, Pongs, close codes); this file
+//! makes sure they ran and passed.
+//!
+//! `scripts/setup-test-deps.sh` installs both clients: `websockets` into a venv under `target/`,
+//! `ws` into `tests/clients/node_modules` from its lockfile. Where one is missing its tests print
+//! why and pass, unless `CHATLOOP_REQUIRE_INTEROP=1` (set by `scripts/test.sh` after installing)
+//! turns the absence into a failure.
+
+mod common;
+
+use common::TestServer;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A script that has not finished by then is killed and the test fails. The slowest scenario
+/// takes about 3 s.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The venv `scripts/setup-test-deps.sh` installs `websockets` into, relative to the repo.
+const PYTHON_VENV: &str = "target/interop-venv/bin/python";
+
+/// What a script is asked to check; each runs against a server configured for it.
+#[derive(Clone, Copy)]
+enum Scenario {
+    /// Three clients in `/a`, two in `/b`: relay to the others only, rooms, Ping, Close.
+    Relay,
+    /// A 1 MiB binary and a 1 MiB text message, with `--max-message-bytes` at 2 MiB.
+    Big,
+    /// A silent client answering the server's Pings (every 200 ms) outlives the 1 s idle
+    /// timeout.
+    Keepalive,
+}
+
+impl Scenario {
+    /// The argument the scripts take.
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Relay => "relay",
+            Scenario::Big => "big",
+            Scenario::Keepalive => "keepalive",
+        }
+    }
+
+    /// A chat server set up for this scenario.
+    fn server(self) -> TestServer {
+        match self {
+            Scenario::Relay => TestServer::start(),
+            Scenario::Big => TestServer::with(|c| {
+                c.max_message_bytes = 2 << 20;
+                c.max_queue_bytes = 4 << 20;
+            }),
+            Scenario::Keepalive => TestServer::with(|c| {
+                c.ping_interval = Duration::from_millis(200);
+                c.idle_timeout = Duration::from_secs(1);
+            }),
+        }
+    }
+
+    /// The `ok - …` lines (their beginnings) a passing run prints, in both scripts.
+    fn checks(self) -> &'static [&'static str] {
+        match self {
+            Scenario::Relay => &[
+                "text from a1 reaches a2 and a3",
+                "text is not echoed to its sender",
+                "text stays in its room (/b hears nothing)",
+                "binary from a2 reaches a1 and a3 as binary, intact",
+                "binary is not echoed to its sender",
+                "text from b1 reaches b2",
+                "/a hears nothing from /b",
+                "a client Ping is answered with a Pong carrying its payload",
+                "a3's Close 1000 is answered with Close 1000",
+                "the room keeps working after a leave",
+                "clean close: 1000 both ways",
+            ],
+            Scenario::Big => &[
+                "a 1 MiB binary message is relayed intact",
+                "a 1 MiB text message is relayed intact",
+                "the big messages are not echoed to their sender",
+            ],
+            Scenario::Keepalive => &[
+                "nothing but Pings arrives while silent",
+                "the server pinged the silent clients",
+                "Pong-answering clients stay open past the idle timeout",
+                "clean close after the keepalive",
+            ],
+        }
+    }
+}
+
+/// The repository root (scripts and the venv are found from here, whatever the cwd).
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A client runtime that is missing: a printed skip, or a failure under
+/// `CHATLOOP_REQUIRE_INTEROP=1`.
+fn missing(what: &str) {
+    let required = std::env::var("CHATLOOP_REQUIRE_INTEROP").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{what} (CHATLOOP_REQUIRE_INTEROP=1; run scripts/setup-test-deps.sh)"
+    );
+    eprintln!("skipped: {what} (run scripts/setup-test-deps.sh)");
+}
+
+/// True if `cmd` runs and exits 0 (output discarded).
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Python that has `websockets` with its threaded client: `$CHATLOOP_INTEROP_PYTHON`, the
+/// project venv, then `python3` from PATH.
+fn python() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("CHATLOOP_INTEROP_PYTHON").map(PathBuf::from),
+        Some(repo().join(PYTHON_VENV)),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|py| succeeds(Command::new(py).args(["-c", "import websockets.sync.client"])))
+}
+
+/// `node`, if it runs and `ws` is installed in `tests/clients/node_modules`.
+fn node() -> Option<PathBuf> {
+    let ws = repo().join("tests/clients/node_modules/ws/package.json");
+    let node = PathBuf::from("node");
+    (ws.is_file() && succeeds(Command::new(&node).arg("--version"))).then_some(node)
+}
+
+/// Runs `program script URL SCENARIO` against a fresh server and checks its verdict.
+fn run_client(program: &Path, script: &str, scenario: Scenario) {
+    let server = scenario.server();
+    let mut child = Command::new(program)
+        .arg(repo().join("tests/clients").join(script))
+        .args([server.url(""), scenario.name().to_owned()])
+        .current_dir(repo())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    // Drain both pipes in threads so a chatty script can never block on a full pipe.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = pipe.read_to_string(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+
+    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the client") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let transcript = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    print!("{stdout}");
+    let Some(status) = status else {
+        panic!(
+            "{script} {} still running after {SCRIPT_TIMEOUT:?}\n{transcript}",
+            scenario.name()
+        );
+    };
+    assert!(
+        status.success(),
+        "{script} {} failed: {status}\n{transcript}",
+        scenario.name()
+    );
+    for check in scenario.checks() {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("ok - {check}"))),
+            "{script} {} never checked {check:?}\n{transcript}",
+            scenario.name()
+        );
+    }
+    assert!(
+        stdout.contains(&format!("{} passed in", scenario.name())),
+        "{script} did not finish\n{transcript}"
+    );
+    server.stop().expect("server stopped cleanly");
+}
+
+/// Runs a Python `websockets` scenario, or skips if that client is not installed.
+fn python_client(scenario: Scenario) {
+    match python() {
+        Some(py) => run_client(&py, "chat_test.py", scenario),
+        None => missing("no Python with `websockets` >= 13"),
+    }
+}
+
+/// Runs a Node `ws` scenario, or skips if that client is not installed.
+fn node_client(scenario: Scenario) {
+    match node() {
+        Some(node) => run_client(&node, "chat_test.mjs", scenario),
+        None => missing("no `node` with `ws` installed in tests/clients"),
+    }
+}
+
+/// Python `websockets`: relay to the others only, room isolation, Ping/Pong, Close 1000.
+#[test]
+fn python_websockets_relays_to_others_in_the_room_only() {
+    python_client(Scenario::Relay);
+}
+
+/// Python `websockets`: 1 MiB binary and text messages arrive intact.
+#[test]
+fn python_websockets_relays_a_one_megabyte_message() {
+    python_client(Scenario::Big);
+}
+
+/// Python `websockets`: the server's Pings are answered and keep a silent client open.
+#[test]
+fn python_websockets_answers_server_pings_and_stays_open() {
+    python_client(Scenario::Keepalive);
+}
+
+/// Node `ws`: relay to the others only, room isolation, Ping/Pong, Close 1000.
+#[test]
+fn node_ws_relays_to_others_in_the_room_only() {
+    node_client(Scenario::Relay);
+}
+
+/// Node `ws`: 1 MiB binary and text messages arrive intact.
+#[test]
+fn node_ws_relays_a_one_megabyte_message() {
+    node_client(Scenario::Big);
+}
+
+/// Node `ws`: the server's Pings are answered and keep a silent client open.
+#[test]
+fn node_ws_answers_server_pings_and_stays_open() {
+    node_client(Scenario::Keepalive);
+}
