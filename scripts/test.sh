@@ -21,3 +21,4 @@ cargo test --all-targets
 if [ -z "${CHATLOOP_QUICK:-}" ]; then
   ./scripts/autobahn.sh
 fi
+[ -n "${CHATLOOP_QUICK:-}" ] || ./scripts/cross-test.sh   # ARM builds under qemu-user
