@@ -16,3 +16,8 @@ fi
 
 cargo build --release --bin chatloop
 cargo test --all-targets
+
+if [ -z "${CHATLOOP_QUICK:-}" ]; then
+  # Bounded fuzzing of the HTTP head parser and the connection state machine (scripts/fuzz.sh).
+  ./scripts/fuzz.sh "${CHATLOOP_FUZZ_SECONDS:-45}"
+fi
