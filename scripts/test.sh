@@ -14,6 +14,9 @@ if [ -z "${CHATLOOP_QUICK:-}" ]; then
   export CHATLOOP_REQUIRE_INTEROP=1
 fi
 
+# tests/stress.rs opens a few thousand sockets: raise the soft descriptor limit if allowed.
+ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 cargo build --release --bin chatloop
 cargo test --all-targets
 
