@@ -136,19 +136,34 @@ fuzz_target!(|data: &[u8]| {
         let mut budget = cfg.max_queue_bytes / 4;
         conn.readable = true;
         let _ = conn.on_readable(&mut scratch, &mut budget, now, &cfg, Ok(()), &mut relay);
-        assert!(conn.queued() <= cfg.max_queue_bytes + SLACK, "after read: {}", conn.queued());
+        assert!(
+            conn.queued() <= cfg.max_queue_bytes + SLACK,
+            "after read: {}",
+            conn.queued()
+        );
         for frame in relay.drain(..) {
-            assert!(frame.len() <= cfg.max_message_bytes + 10, "relayed frame within the cap");
+            assert!(
+                frame.len() <= cfg.max_message_bytes + 10,
+                "relayed frame within the cap"
+            );
             if echo && conn.send(frame, now).is_err() {
                 conn.drop_slow_consumer(now);
             }
         }
-        assert!(conn.queued() <= cfg.max_queue_bytes + SLACK, "after relay: {}", conn.queued());
+        assert!(
+            conn.queued() <= cfg.max_queue_bytes + SLACK,
+            "after relay: {}",
+            conn.queued()
+        );
         conn.flush(now);
         now += tick * u32::from((state >> 8) as u8 % 4);
         conn.on_tick(now, &cfg);
         conn.flush(now);
-        assert!(conn.queued() <= cfg.max_queue_bytes + SLACK, "after tick: {}", conn.queued());
+        assert!(
+            conn.queued() <= cfg.max_queue_bytes + SLACK,
+            "after tick: {}",
+            conn.queued()
+        );
         if conn.is_closed() {
             return;
         }

@@ -28,8 +28,16 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(n > 0 && n <= data.len(), "head length {n} within the input");
     let again = http::parse(&data[..n]).expect("the head alone parses");
-    assert_eq!(again.map(|(_, m)| m), Some(n), "the head alone is the same head");
-    assert_eq!(http::parse(&data[..n - 1]), Ok(None), "a cut head is Partial");
+    assert_eq!(
+        again.map(|(_, m)| m),
+        Some(n),
+        "the head alone is the same head"
+    );
+    assert_eq!(
+        http::parse(&data[..n - 1]),
+        Ok(None),
+        "a cut head is Partial"
+    );
     match http::route(&request, &policy) {
         Reply::Upgrade {
             room,
