@@ -9,7 +9,7 @@
 //!   through `Conn::send`, so a full outbox drops the connection like the server does);
 //!   bit 4: the peer sends FIN after the last byte.
 //! - `seed` drives the read sizes (1..=64 bytes with bit 7 clear, up to 4 KiB with it set) and
-//!   how much time passes between reads (0 to 3 ticks of 250 ms).
+//!   how much time passes between turns of the loop (0 to 3 ticks of 250 ms).
 //! - `rest` is what the peer sends after the upgrade request.
 //!
 //! Checked after every step: no panic, and the bytes queued for the peer never pass
@@ -109,10 +109,10 @@ fuzz_target!(|data: &[u8]| {
         written: 0,
         write_room: (flags & 2 != 0).then_some(STUCK_PEER_BUFFER),
     };
-    let mut now = Instant::now();
-    let mut conn = Conn::new(0, mock, [127, 0, 0, 1].into(), now, &cfg, Meter::default());
-    let mut scratch = vec![0u8; 4096];
-    let mut relay: Vec<Bytes> = Vec::new();
+    let now = Instant::now();
+    let conn = Conn::new(0, mock, [127, 0, 0, 1].into(), now, &cfg, Meter::default());
+    let scratch = vec![0u8; 4096];
+    let relay: Vec<Bytes> = Vec::new();
 
     // The upgrade itself, then the peer's bytes in reads of seed-driven sizes.
     let mut reads: Vec<Vec<u8>> = vec![UPGRADE.to_vec()];
@@ -129,53 +129,99 @@ fuzz_target!(|data: &[u8]| {
         at += len;
     }
     let last = reads.len() - 1;
+    let mut rig = Rig {
+        conn,
+        cfg,
+        echo,
+        now,
+        scratch,
+        relay,
+    };
     for (i, chunk) in reads.into_iter().enumerate() {
-        conn.socket_mut().input.push_back(chunk);
-        conn.socket_mut().eof = i == last && flags & 16 != 0;
-        // As the server does: one turn's reads share a quarter of the queue cap.
-        let mut budget = cfg.max_queue_bytes / 4;
-        conn.readable = true;
-        let _ = conn.on_readable(&mut scratch, &mut budget, now, &cfg, Ok(()), &mut relay);
-        assert!(
-            conn.queued() <= cfg.max_queue_bytes + SLACK,
-            "after read: {}",
-            conn.queued()
-        );
-        for frame in relay.drain(..) {
-            assert!(
-                frame.len() <= cfg.max_message_bytes + 10,
-                "relayed frame within the cap"
-            );
-            if echo && conn.send(frame, now).is_err() {
-                conn.drop_slow_consumer(now);
+        rig.conn.socket_mut().input.push_back(chunk);
+        rig.conn.socket_mut().eof = i == last && flags & 16 != 0;
+        // Like the server, keep reading in later turns while input is left over (a turn reads
+        // at most a quarter of the queue cap); time moves on by 0 to 3 ticks each turn.
+        loop {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            rig.turn(tick * (state % 4));
+            if rig.conn.is_closed() {
+                return;
             }
-        }
-        assert!(
-            conn.queued() <= cfg.max_queue_bytes + SLACK,
-            "after relay: {}",
-            conn.queued()
-        );
-        conn.flush(now);
-        now += tick * u32::from((state >> 8) as u8 % 4);
-        conn.on_tick(now, &cfg);
-        conn.flush(now);
-        assert!(
-            conn.queued() <= cfg.max_queue_bytes + SLACK,
-            "after tick: {}",
-            conn.queued()
-        );
-        if conn.is_closed() {
-            return;
+            if rig.conn.socket_mut().input.is_empty() {
+                break;
+            }
         }
     }
     // Let every timer run out: the connection must end, whatever state the bytes left it in.
-    for _ in 0..(cfg.idle_timeout.as_millis() / tick.as_millis() + 8) * 2 {
-        now += tick;
-        conn.on_tick(now, &cfg);
-        conn.flush(now);
-        if conn.is_closed() {
+    let idle_and_close = rig.cfg.idle_timeout + rig.cfg.close_timeout;
+    for _ in 0..2 * (idle_and_close.as_millis() / tick.as_millis()) {
+        rig.turn(tick);
+        if rig.conn.is_closed() {
             return;
         }
     }
     panic!("still not closed after idle and close timeouts: a silent peer kept forever");
 });
+
+/// One connection and what the server would hold for it.
+struct Rig {
+    conn: Conn<Mock>,
+    cfg: Config,
+    /// Send every message back (`--echo`).
+    echo: bool,
+    now: Instant,
+    scratch: Vec<u8>,
+    relay: Vec<Bytes>,
+}
+
+impl Rig {
+    /// One turn of the server loop for this connection: read (within the turn's budget),
+    /// relay, flush, let `advance` pass, check deadlines, flush. The queue is checked after
+    /// every step.
+    fn turn(&mut self, advance: Duration) {
+        let cap = self.cfg.max_queue_bytes;
+        let conn = &mut self.conn;
+        // As the server does: one turn's reads share a quarter of the queue cap.
+        let mut budget = cap / 4;
+        conn.readable = true;
+        let _ = conn.on_readable(
+            &mut self.scratch,
+            &mut budget,
+            self.now,
+            &self.cfg,
+            Ok(()),
+            &mut self.relay,
+        );
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after read: {}",
+            conn.queued()
+        );
+        for frame in self.relay.drain(..) {
+            assert!(
+                frame.len() <= self.cfg.max_message_bytes + 10,
+                "relayed frame within the message cap"
+            );
+            if self.echo && conn.send(frame, self.now).is_err() {
+                conn.drop_slow_consumer(self.now);
+            }
+        }
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after relay: {}",
+            conn.queued()
+        );
+        conn.flush(self.now);
+        self.now += advance;
+        conn.on_tick(self.now, &self.cfg);
+        conn.flush(self.now);
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after tick: {}",
+            conn.queued()
+        );
+    }
+}
