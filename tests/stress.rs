@@ -402,7 +402,9 @@ const MESSAGES: u32 = 1536;
 
 /// One healthy reader: its socket and the bytes of a frame not yet complete.
 struct Reader {
+    /// Its non-blocking socket, registered with the readers' poll.
     stream: MioStream,
+    /// Bytes read but not yet a whole frame.
     buf: Vec<u8>,
     /// The sequence number expected next.
     next: u32,

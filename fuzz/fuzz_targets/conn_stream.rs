@@ -40,9 +40,13 @@ const UPGRADE: &[u8] = b"GET /fuzz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n
 /// An in-memory socket: reads pop queued chunks, then `WouldBlock` (or EOF); writes are taken
 /// whole, or, for a peer that never reads, until its buffer is full.
 struct Mock {
+    /// What the peer sent, one chunk per read (a read may take part of one).
     input: VecDeque<Vec<u8>>,
+    /// Once `input` is used up, reads say end-of-stream instead of `WouldBlock`.
     eof: bool,
+    /// Bytes taken by writes so far.
     written: usize,
+    /// For a peer that never reads: how many bytes writes take in all.
     write_room: Option<usize>,
 }
 
@@ -168,12 +172,17 @@ fuzz_target!(|data: &[u8]| {
 
 /// One connection and what the server would hold for it.
 struct Rig {
+    /// The connection under test.
     conn: Conn<Mock>,
+    /// The limits it runs with.
     cfg: Config,
     /// Send every message back (`--echo`).
     echo: bool,
+    /// The time handed in; only `turn` moves it.
     now: Instant,
+    /// The read buffer the server shares between connections.
     scratch: Vec<u8>,
+    /// Messages read in this turn, to relay.
     relay: Vec<Bytes>,
 }
 
