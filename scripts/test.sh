@@ -14,11 +14,16 @@ if [ -z "${CHATLOOP_QUICK:-}" ]; then
   export CHATLOOP_REQUIRE_INTEROP=1
 fi
 
+# tests/stress.rs opens a few thousand sockets: raise the soft descriptor limit if allowed.
+ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 cargo build --release --bin chatloop
 cargo test --all-targets
 
-# RFC 6455 conformance: Autobahn|Testsuite against the echo server (skips without Python 2.7).
 if [ -z "${CHATLOOP_QUICK:-}" ]; then
+  # Bounded fuzzing of the HTTP head parser and the connection state machine (scripts/fuzz.sh).
+  ./scripts/fuzz.sh "${CHATLOOP_FUZZ_SECONDS:-45}"
+  ./scripts/cross-test.sh   # ARM builds under qemu-user
+  # RFC 6455 conformance: Autobahn|Testsuite against the echo server (skips without Python 2.7).
   ./scripts/autobahn.sh
 fi
-[ -n "${CHATLOOP_QUICK:-}" ] || ./scripts/cross-test.sh   # ARM builds under qemu-user

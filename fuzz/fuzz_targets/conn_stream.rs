@@ -1,0 +1,236 @@
+//! Fuzzes one connection after its upgrade: arbitrary bytes from the peer, cut into arbitrary
+//! reads, driven through `Conn` exactly as the server loop drives it (read, relay, flush,
+//! tick), with time passed in and an in-memory socket.
+//!
+//! Input layout: `[flags, seed, rest…]`.
+//! - `flags` bit 0: small limits (256-byte messages, 1 KiB queue) instead of the defaults;
+//!   bit 1: the peer never reads (the socket takes 4 KiB, then `WouldBlock` forever);
+//!   bit 2: `--max-messages-per-sec 5`; bit 3: echo every message back (as `--echo` does,
+//!   through `Conn::send`, so a full outbox drops the connection like the server does);
+//!   bit 4: the peer sends FIN after the last byte.
+//! - `seed` drives the read sizes (1..=64 bytes with bit 7 clear, up to 4 KiB with it set) and
+//!   how much time passes between turns of the loop (0 to 3 ticks of 250 ms).
+//! - `rest` is what the peer sends after the upgrade request.
+//!
+//! Checked after every step: no panic, and the bytes queued for the peer never pass
+//! `--max-queue-bytes` by more than one control frame (invariant 6: every queue is bounded).
+
+#![no_main]
+
+use bytes::Bytes;
+use chatloop::config::Config;
+use chatloop::conn::{Conn, Socket};
+use chatloop::outbox::Meter;
+use libfuzzer_sys::fuzz_target;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// What one step may add past the cap: a Close frame (2 + 125 bytes) queued after a slow
+/// consumer's backlog was discarded, rounded up to the connection's control-frame limit.
+const SLACK: usize = 256;
+
+/// Room the never-reading peer's kernel buffer has before writes block.
+const STUCK_PEER_BUFFER: usize = 4096;
+
+const UPGRADE: &[u8] = b"GET /fuzz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// An in-memory socket: reads pop queued chunks, then `WouldBlock` (or EOF); writes are taken
+/// whole, or, for a peer that never reads, until its buffer is full.
+struct Mock {
+    /// What the peer sent, one chunk per read (a read may take part of one).
+    input: VecDeque<Vec<u8>>,
+    /// Once `input` is used up, reads say end-of-stream instead of `WouldBlock`.
+    eof: bool,
+    /// Bytes taken by writes so far.
+    written: usize,
+    /// For a peer that never reads: how many bytes writes take in all.
+    write_room: Option<usize>,
+}
+
+impl Read for Mock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.input.pop_front() {
+            Some(chunk) => {
+                let n = chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.input.push_front(chunk[n..].to_vec());
+                }
+                Ok(n)
+            }
+            None if self.eof => Ok(0),
+            None => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Write for Mock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match self.write_room {
+            Some(room) => buf.len().min(room.saturating_sub(self.written)),
+            None => buf.len(),
+        };
+        if n == 0 && !buf.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.written += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Socket for Mock {
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let [flags, seed, rest @ ..] = data else {
+        return;
+    };
+    let mut cfg = Config::default();
+    if flags & 1 != 0 {
+        cfg.max_message_bytes = 256;
+        cfg.max_queue_bytes = 1024;
+        cfg.high_water_bytes = 4096;
+    }
+    if flags & 4 != 0 {
+        cfg.max_messages_per_sec = 5;
+    }
+    cfg.validate().expect("fuzz config is valid");
+    let echo = flags & 8 != 0;
+    let tick = Duration::from_millis(250);
+
+    let mock = Mock {
+        input: VecDeque::new(),
+        eof: false,
+        written: 0,
+        write_room: (flags & 2 != 0).then_some(STUCK_PEER_BUFFER),
+    };
+    let now = Instant::now();
+    let conn = Conn::new(0, mock, [127, 0, 0, 1].into(), now, &cfg, Meter::default());
+    let scratch = vec![0u8; 4096];
+    let relay: Vec<Bytes> = Vec::new();
+
+    // The upgrade itself, then the peer's bytes in reads of seed-driven sizes.
+    let mut reads: Vec<Vec<u8>> = vec![UPGRADE.to_vec()];
+    let mut state = u32::from(*seed) | 1;
+    let mut at = 0;
+    while at < rest.len() {
+        // xorshift32: cheap, deterministic read sizes from one byte of input.
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let max = if seed & 0x80 != 0 { 4096 } else { 64 };
+        let len = (state as usize % max + 1).min(rest.len() - at);
+        reads.push(rest[at..at + len].to_vec());
+        at += len;
+    }
+    let last = reads.len() - 1;
+    let mut rig = Rig {
+        conn,
+        cfg,
+        echo,
+        now,
+        scratch,
+        relay,
+    };
+    for (i, chunk) in reads.into_iter().enumerate() {
+        rig.conn.socket_mut().input.push_back(chunk);
+        rig.conn.socket_mut().eof = i == last && flags & 16 != 0;
+        // Like the server, keep reading in later turns while input is left over (a turn reads
+        // at most a quarter of the queue cap); time moves on by 0 to 3 ticks each turn.
+        loop {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            rig.turn(tick * (state % 4));
+            if rig.conn.is_closed() {
+                return;
+            }
+            if rig.conn.socket_mut().input.is_empty() {
+                break;
+            }
+        }
+    }
+    // Let every timer run out: the connection must end, whatever state the bytes left it in.
+    let idle_and_close = rig.cfg.idle_timeout + rig.cfg.close_timeout;
+    for _ in 0..2 * (idle_and_close.as_millis() / tick.as_millis()) {
+        rig.turn(tick);
+        if rig.conn.is_closed() {
+            return;
+        }
+    }
+    panic!("still not closed after idle and close timeouts: a silent peer kept forever");
+});
+
+/// One connection and what the server would hold for it.
+struct Rig {
+    /// The connection under test.
+    conn: Conn<Mock>,
+    /// The limits it runs with.
+    cfg: Config,
+    /// Send every message back (`--echo`).
+    echo: bool,
+    /// The time handed in; only `turn` moves it.
+    now: Instant,
+    /// The read buffer the server shares between connections.
+    scratch: Vec<u8>,
+    /// Messages read in this turn, to relay.
+    relay: Vec<Bytes>,
+}
+
+impl Rig {
+    /// One turn of the server loop for this connection: read (within the turn's budget),
+    /// relay, flush, let `advance` pass, check deadlines, flush. The queue is checked after
+    /// every step.
+    fn turn(&mut self, advance: Duration) {
+        let cap = self.cfg.max_queue_bytes;
+        let conn = &mut self.conn;
+        // As the server does: one turn's reads share a quarter of the queue cap.
+        let mut budget = cap / 4;
+        conn.readable = true;
+        let _ = conn.on_readable(
+            &mut self.scratch,
+            &mut budget,
+            self.now,
+            &self.cfg,
+            Ok(()),
+            &mut self.relay,
+        );
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after read: {}",
+            conn.queued()
+        );
+        for frame in self.relay.drain(..) {
+            assert!(
+                frame.len() <= self.cfg.max_message_bytes + 10,
+                "relayed frame within the message cap"
+            );
+            if self.echo && conn.send(frame, self.now).is_err() {
+                conn.drop_slow_consumer(self.now);
+            }
+        }
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after relay: {}",
+            conn.queued()
+        );
+        conn.flush(self.now);
+        self.now += advance;
+        conn.on_tick(self.now, &self.cfg);
+        conn.flush(self.now);
+        assert!(
+            conn.queued() <= cap + SLACK,
+            "after tick: {}",
+            conn.queued()
+        );
+    }
+}
