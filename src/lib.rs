@@ -33,11 +33,14 @@
 //! | [`hub`] | rooms and their members |
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
 //! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
+//! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
+//! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
 //!
 //! ## Invariants (things that never happen)
 //!
 //! 1. Only `server.rs` touches `Poll`/`Registry` and reads the clock; everything else is
-//!    handed `now`.
+//!    handed `now`. (One exception: the Redis bridge is handed the `Registry` to register its
+//!    own two sockets under their reserved tokens; see `bridge.rs` for why.)
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
@@ -53,11 +56,15 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
+#[cfg(feature = "redis")]
+pub mod bridge;
 pub mod config;
 pub mod conn;
 pub mod http;
 pub mod hub;
 pub mod outbox;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod server;
 pub mod stats;
 

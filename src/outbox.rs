@@ -309,7 +309,10 @@ mod tests {
         }
         let mut p = pipe(usize::MAX);
         assert_eq!(o.write_to(&mut p).unwrap(), 3300);
-        assert_eq!(p.calls, 2, "1100 chunks take two writev calls of up to 1024");
+        assert_eq!(
+            p.calls, 2,
+            "1100 chunks take two writev calls of up to 1024"
+        );
         assert!(p.got.chunks(3).enumerate().all(|(i, c)| c == [i as u8; 3]));
         assert_eq!(meter.get(), 0);
         assert!(o.is_empty());

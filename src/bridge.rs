@@ -1,0 +1,953 @@
+//! The Redis bridge: rooms shared between chatloop nodes through Redis pub/sub.
+//!
+//! When one host is not enough, several nodes run behind a load balancer and a room's members
+//! are spread over them. Each node relays a message to its own members as always, and also
+//! `PUBLISH`es it on the room's channel; every node that has members in that room is
+//! `SUBSCRIBE`d to the channel and hands what arrives to its members:
+//!
+//! ```text
+//!   client ─▶ node A: relay to A's members ─┐           ┌─▶ node B: deliver to B's members
+//!                                           └▶ Redis ───┤
+//!                                      PUBLISH          └─▶ node A: its own message: dropped
+//!                 chatloop:room:/kitchen  "A\n<frame>"
+//! ```
+//!
+//! - **Channels.** Room `/kitchen` is channel `chatloop:room:/kitchen` (with a non-zero
+//!   database in the URL, `chatloop:3:room:/kitchen`: pub/sub ignores databases). A node
+//!   subscribes when a room appears on it and unsubscribes when it vanishes, so it only hears
+//!   rooms it has members in (a pattern subscription would make every node read every room).
+//! - **Payload.** `<node id>\n<frame>`: the node id lets a node drop its own messages when
+//!   Redis sends them back; the frame is the relayed WebSocket frame exactly as the server
+//!   encoded it (RFC 6455 §5.2: FIN, opcode, length, payload), so text stays text, binary stays
+//!   binary, and a receiving node queues it without re-encoding. A frame from Redis is checked
+//!   before it reaches a client (one whole unmasked text or binary frame, UTF-8 if text, within
+//!   `--max-message-bytes`); anything else is dropped and counted.
+//! - **Order.** One publisher connection per node, and Redis delivers a connection's messages
+//!   to each subscriber in order, so each sender's order holds across nodes too.
+//!
+//! ## Two connections, in the server's loop
+//!
+//! A connection that has subscribed may only (un)subscribe and ping, so pub/sub needs two: a
+//! subscriber and a publisher. Both are non-blocking [`mio::net::TcpStream`]s in the server's
+//! own `Poll`, under two reserved tokens; RESP is encoded and push-parsed by hand
+//! ([`crate::redis`]). The alternative was a bridge thread speaking to Redis with blocking
+//! sockets (or the `redis` crate), handing messages to the loop through a bounded channel and
+//! a `mio::Waker`. That isolates a slow Redis completely, but it adds a thread, two queues
+//! and a copy per message each way, and it hides backpressure: the loop could no longer stop
+//! reading from Redis while its own clients are behind. In the same loop a slow Redis costs
+//! nothing anyway, since every socket is non-blocking: writes wait in a bounded queue, reads
+//! happen when bytes are there. The price is that this module is handed the [`Registry`] to
+//! (de)register its own two sockets, the one exception to "only `server.rs` touches the
+//! poller" (it never sees the `Poll` and never reads the clock).
+//!
+//! ## States
+//!
+//! ```text
+//!            turn at retry_at                          both links answered the handshake
+//!   Down ───────────────────────▶ Connecting ──────────────────────────────────────▶ Up
+//!    ▲  connect both; queue AUTH,      │ connect failed, error reply,                  │
+//!    │  SUBSCRIBE every room, PING     │ or no answer within HANDSHAKE_TIMEOUT         │
+//!    └─────────────────────────────────┴───────────────────────────────────────────────┘
+//!         retry after a backoff (100 ms, doubling, at most 5 s)   closed, error reply, or
+//!                                                                 no reply in REPLY_TIMEOUT
+//! ```
+//!
+//! While not `Up`, messages are relayed locally only and counted as dropped: a node never
+//! waits for Redis. Each transition is logged once (`redis Up=>Down reason=…`), not each retry.
+//!
+//! DoS warning: everything toward Redis is bounded. Published commands wait in a queue of at
+//! most `--redis-queue-bytes` (past it, a message is not published and is counted as dropped);
+//! subscription commands are bounded by the number of rooms; a reply is bounded by the largest
+//! message. Reading from Redis pauses while the server's own clients are behind (backpressure),
+//! and reads at most a quarter of `--max-queue-bytes` per turn. If Redis then holds too much
+//! for us, its `client-output-buffer-limit pubsub` disconnects us and we reconnect.
+
+use crate::config::{Config, RedisOptions, MAX_FRAME_HEADER, MAX_NODE_ID};
+use crate::hub::RoomId;
+use crate::redis::{self, Status, Value};
+use crate::stats::RedisCounters;
+use bytes::Bytes;
+use log::{debug, info, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// First wait before reconnecting after a failure; doubles with each failure in a row.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait between reconnection attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Time a new pair of connections has to connect and answer `AUTH`/`SUBSCRIBE`/`PING`. Also the
+/// start-up check's timeout (`--redis-required`).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time a command may go unanswered while nothing at all arrives on its link; then Redis is
+/// considered gone (stopped, or a network path that died without a reset).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Silence on a link after which we send a `PING`, so a dead path is noticed within
+/// `PING_AFTER + REPLY_TIMEOUT` even when no one chats.
+pub const PING_AFTER: Duration = Duration::from_secs(10);
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 << 10;
+/// Channels per `SUBSCRIBE` command when (re)subscribing every room at once.
+const SUBSCRIBE_BATCH: usize = 256;
+
+/// Which of the two connections a [`Link`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Subscribed to the channels of this node's rooms; hears other nodes' messages.
+    Subscriber,
+    /// Sends this node's messages with `PUBLISH`.
+    Publisher,
+}
+
+/// One TCP connection to Redis and its two byte queues.
+struct Link {
+    /// Subscriber or publisher.
+    role: Role,
+    /// The non-blocking socket, registered under `token`.
+    stream: TcpStream,
+    /// Its reserved token in the server's poller.
+    token: Token,
+    /// The TCP handshake has completed (a non-blocking connect finishes later: mio reports it
+    /// as writable, and `peer_addr` then succeeds).
+    connected: bool,
+    /// Bytes read and not yet parsed (a partial reply waits here for the rest).
+    rbuf: Vec<u8>,
+    /// Commands not yet written; `wpos` bytes at its front are already written.
+    wbuf: Vec<u8>,
+    /// How much of `wbuf` is written.
+    wpos: usize,
+    /// The socket may have unread bytes. Readiness is edge-triggered, so this stays set until a
+    /// read says `WouldBlock`, even when we stop early (budget, backpressure).
+    readable: bool,
+    /// Replies Redis owes us: commands sent minus replies read.
+    awaiting: usize,
+    /// When the link last made progress: connected, or bytes arrived.
+    heard: Instant,
+    /// Since when (the first turn that saw it) `awaiting` has been above zero.
+    waiting_since: Option<Instant>,
+    /// WRITABLE is registered (only while connecting or while `wbuf` holds bytes).
+    writable_registered: bool,
+}
+
+impl Link {
+    /// Starts a non-blocking connect to `opts.addr` and registers it; queues `AUTH` if needed.
+    fn connect(
+        role: Role,
+        opts: &RedisOptions,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+    ) -> io::Result<Link> {
+        let mut stream = TcpStream::connect(opts.addr)?;
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut link = Link {
+            role,
+            stream,
+            token,
+            connected: false,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            readable: false,
+            awaiting: 0,
+            heard: now,
+            waiting_since: None,
+            writable_registered: true,
+        };
+        if let Some((user, password)) = &opts.auth {
+            match user {
+                Some(user) => link.send(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
+                None => link.send(&[b"AUTH", password.as_bytes()]),
+            }
+        }
+        Ok(link)
+    }
+
+    /// Queues a command that Redis answers with one reply per `replies`.
+    fn send_expecting(&mut self, args: &[&[u8]], replies: usize) {
+        self.awaiting += replies;
+        redis::command(&mut self.wbuf, args);
+    }
+
+    /// Queues a command with one reply.
+    fn send(&mut self, args: &[&[u8]]) {
+        self.send_expecting(args, 1);
+    }
+
+    /// Bytes queued and not yet written.
+    fn queued(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+
+    /// Finishes the TCP connect if it is done; `Err` if it failed.
+    fn check_connected(&mut self, now: Instant) -> io::Result<()> {
+        if self.connected {
+            return Ok(());
+        }
+        if let Some(e) = self.stream.take_error()? {
+            return Err(e);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {
+                self.connected = true;
+                self.heard = now;
+                // Pub/sub messages are small and latency matters; we batch writes ourselves.
+                let _ = self.stream.set_nodelay(true);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes queued commands until done or `WouldBlock`.
+    fn flush(&mut self) -> io::Result<()> {
+        while self.connected && self.wpos < self.wbuf.len() {
+            match self.stream.write(&self.wbuf[self.wpos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if self.wpos == self.wbuf.len() {
+            self.wbuf.clear();
+            self.wpos = 0;
+        } else if self.wpos > self.wbuf.len() / 2 {
+            // Move the unwritten tail to the front only when that is cheaper than what was
+            // written, so a slow Redis does not make every turn copy the whole queue.
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+        Ok(())
+    }
+
+    /// Reads up to `budget` bytes (until `WouldBlock` if less) into `rbuf`; returns how many.
+    fn fill(&mut self, budget: usize) -> io::Result<usize> {
+        let mut total = 0;
+        while self.connected && self.readable && total < budget {
+            let len = self.rbuf.len();
+            self.rbuf.resize(len + READ_CHUNK, 0);
+            let result = self.stream.read(&mut self.rbuf[len..]);
+            self.rbuf.truncate(len + *result.as_ref().unwrap_or(&0));
+            match result {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
+                Ok(n) => total += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Sets the poller's interest to match the state: WRITABLE only while connecting or while
+    /// commands are queued (invariant 5 of `lib.rs`).
+    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+        let want = !self.connected || self.queued() > 0;
+        if want != self.writable_registered {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(&mut self.stream, self.token, interest)?;
+            self.writable_registered = want;
+        }
+        Ok(())
+    }
+
+    /// Commands wait that no WRITABLE event will announce (queued after the last write).
+    fn stalled(&self) -> bool {
+        self.connected && self.queued() > 0 && !self.writable_registered
+    }
+
+    /// When this link must next be looked at: a reply overdue, or time for a `PING`.
+    fn deadline(&self) -> Instant {
+        match self.waiting_since {
+            _ if self.awaiting == 0 => self.heard + PING_AFTER,
+            Some(since) => self.heard.max(since) + REPLY_TIMEOUT,
+            None => self.heard + REPLY_TIMEOUT,
+        }
+    }
+
+    /// Starts or stops the reply clock: it runs while Redis owes us replies.
+    fn stamp(&mut self, now: Instant) {
+        if self.awaiting == 0 {
+            self.waiting_since = None;
+        } else {
+            self.waiting_since.get_or_insert(now);
+        }
+    }
+}
+
+/// The two links, subscriber and publisher.
+struct Links {
+    /// Hears the channels of this node's rooms.
+    sub: Link,
+    /// Publishes this node's messages.
+    publ: Link,
+}
+
+/// Where the bridge is. See the module docs' diagram.
+enum State {
+    /// No connection; the next attempt is due at `retry_at`.
+    Down {
+        /// When to try again.
+        retry_at: Instant,
+    },
+    /// Both connects started; the handshake must finish by `deadline`.
+    Connecting {
+        /// The two links, maybe not connected yet.
+        links: Box<Links>,
+        /// When to give up.
+        deadline: Instant,
+    },
+    /// Both links connected and every room subscribed: messages cross nodes.
+    Up {
+        /// The two links.
+        links: Box<Links>,
+    },
+}
+
+impl State {
+    /// The links, unless down.
+    fn links_mut(&mut self) -> Option<&mut Links> {
+        match self {
+            State::Down { .. } => None,
+            State::Connecting { links, .. } | State::Up { links } => Some(links),
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Down { .. } => "Down",
+            State::Connecting { .. } => "Connecting",
+            State::Up { .. } => "Up",
+        })
+    }
+}
+
+/// One node's bridge to Redis. The server owns it (`Option<Bridge>`), feeds it events for its
+/// two tokens, calls [`Bridge::turn`] once per loop turn, and hands it every relayed message.
+pub struct Bridge {
+    /// Where Redis is, who we are, the queue cap.
+    opts: RedisOptions,
+    /// Reserved tokens of the subscriber and the publisher, chosen by the server.
+    tokens: [Token; 2],
+    /// Connection state.
+    state: State,
+    /// Wait before the next attempt after a failure (doubles up to `MAX_BACKOFF`).
+    backoff: Duration,
+    /// Channel name per local room: what we are (or will be, once up) subscribed to.
+    channels: HashMap<RoomId, Box<[u8]>>,
+    /// The same map backwards, to find the room of an arriving message.
+    rooms: HashMap<Box<[u8]>, RoomId>,
+    /// `chatloop:room:` or `chatloop:<db>:room:`.
+    prefix: String,
+    /// Largest bulk string accepted from Redis: a whole message frame plus our tag, or a
+    /// channel name (bounded by the request head).
+    max_bulk: usize,
+    /// Largest message payload we deliver (`--max-message-bytes`).
+    max_message: usize,
+    /// Bytes of Redis input to read at most per turn: a quarter of `--max-queue-bytes`, like
+    /// the server's own reads, so one turn cannot push a healthy client to its cap.
+    read_budget: usize,
+    /// Been up at least once (later `Up`s count as reconnects).
+    ever_up: bool,
+    /// A failure was logged at warn since the last `Up` (so retries are not logged again).
+    down_logged: bool,
+    /// What `/stats` and `/metrics` show.
+    counters: RedisCounters,
+}
+
+impl Bridge {
+    /// A bridge that connects on its first turn. `tokens` are the subscriber's and the
+    /// publisher's reserved tokens.
+    pub fn new(opts: &RedisOptions, tokens: [Token; 2], config: &Config, now: Instant) -> Bridge {
+        let prefix = match opts.db {
+            0 => "chatloop:room:".to_owned(),
+            db => format!("chatloop:{db}:room:"),
+        };
+        Bridge {
+            tokens,
+            state: State::Down { retry_at: now },
+            backoff: FIRST_BACKOFF,
+            channels: HashMap::new(),
+            rooms: HashMap::new(),
+            max_bulk: (config.max_message_bytes + MAX_FRAME_HEADER + MAX_NODE_ID + 1)
+                .max(config.max_head_bytes + prefix.len()),
+            prefix,
+            max_message: config.max_message_bytes,
+            read_budget: (config.max_queue_bytes / 4).max(READ_CHUNK),
+            ever_up: false,
+            down_logged: false,
+            counters: RedisCounters::default(),
+            opts: opts.clone(),
+        }
+    }
+
+    /// A room appeared on this node: subscribe to its channel.
+    pub fn subscribe(&mut self, room: RoomId, name: &str) {
+        let channel: Box<[u8]> = format!("{}{name}", self.prefix).into_bytes().into();
+        if let Some(links) = self.state.links_mut() {
+            links.sub.send(&[b"SUBSCRIBE", &channel]);
+        }
+        self.rooms.insert(channel.clone(), room);
+        self.channels.insert(room, channel);
+    }
+
+    /// A room vanished from this node: unsubscribe from its channel.
+    pub fn unsubscribe(&mut self, room: RoomId) {
+        let Some(channel) = self.channels.remove(&room) else {
+            return;
+        };
+        self.rooms.remove(&channel);
+        if let Some(links) = self.state.links_mut() {
+            links.sub.send(&[b"UNSUBSCRIBE", &channel]);
+        }
+    }
+
+    /// Queues `frame` (a relayed message, as encoded for clients) for the other nodes, or
+    /// counts it as dropped if Redis is not up or the queue is full. Never blocks.
+    pub fn publish(&mut self, room: RoomId, frame: &[u8]) {
+        let (State::Up { links }, Some(channel)) = (&mut self.state, self.channels.get(&room))
+        else {
+            self.counters.dropped += 1;
+            return;
+        };
+        let node = self.opts.node_id.as_bytes();
+        let payload_len = node.len() + 1 + frame.len();
+        let len = redis::command_len(&[7, channel.len(), payload_len]);
+        let publ = &mut links.publ;
+        if publ.queued() + len > self.opts.queue_bytes {
+            self.counters.dropped += 1;
+            return;
+        }
+        publ.awaiting += 1;
+        redis::array_header(&mut publ.wbuf, 3);
+        redis::bulk(&mut publ.wbuf, &[b"PUBLISH"]);
+        redis::bulk(&mut publ.wbuf, &[channel]);
+        redis::bulk(&mut publ.wbuf, &[node, b"\n", frame]);
+        self.counters.published += 1;
+    }
+
+    /// Notes readiness on one of the bridge's two tokens; the I/O happens in [`Bridge::turn`].
+    pub fn on_event(&mut self, event: &mio::event::Event) {
+        let Some(links) = self.state.links_mut() else {
+            return; // a stale event for a link already closed
+        };
+        let link = if event.token() == links.sub.token {
+            &mut links.sub
+        } else {
+            &mut links.publ
+        };
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            link.readable = true;
+        }
+    }
+
+    /// One turn of the bridge: timers, connect progress, writes, reads. Returns what other
+    /// nodes sent, as (room, frame) for the server to deliver to the room's local members.
+    /// While `paused` (the server's clients are behind) the subscriber is not read.
+    pub fn turn(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        paused: bool,
+    ) -> Vec<(RoomId, Bytes)> {
+        let mut remote = Vec::new();
+        if let State::Down { retry_at } = self.state {
+            if now < retry_at {
+                return remote;
+            }
+            self.start(registry, now);
+        }
+        if let Err(why) = self.io(registry, now, paused, &mut remote) {
+            self.fail(registry, now, why);
+        }
+        remote
+    }
+
+    /// When the bridge next needs a turn without any event: a retry, a handshake or reply
+    /// timeout, a `PING`, or at once if input is waiting and reading is not paused.
+    pub fn deadline(&self, now: Instant, paused: bool) -> Option<Instant> {
+        match &self.state {
+            State::Down { retry_at } => Some(*retry_at),
+            State::Connecting { deadline, .. } => Some(*deadline),
+            State::Up { links } if links.sub.readable && !paused => Some(now),
+            // Commands queued after this turn's write (an UNSUBSCRIBE when the last member
+            // leaves) go out on the next turn, at once, unless the socket is full.
+            State::Up { links } if [&links.sub, &links.publ].iter().any(|l| l.stalled()) => {
+                Some(now)
+            }
+            State::Up { links } => Some(links.sub.deadline().min(links.publ.deadline())),
+        }
+    }
+
+    /// The counters for `/stats` and `/metrics`.
+    pub fn counters(&self) -> RedisCounters {
+        RedisCounters {
+            connected: matches!(self.state, State::Up { .. }),
+            ..self.counters
+        }
+    }
+
+    /// Down → Connecting: opens both links and queues the handshake.
+    fn start(&mut self, registry: &Registry, now: Instant) {
+        let links = Link::connect(Role::Subscriber, &self.opts, self.tokens[0], registry, now)
+            .and_then(|sub| {
+                let publ =
+                    Link::connect(Role::Publisher, &self.opts, self.tokens[1], registry, now);
+                match publ {
+                    Ok(publ) => Ok(Links { sub, publ }),
+                    Err(e) => {
+                        let mut sub = sub;
+                        let _ = registry.deregister(&mut sub.stream);
+                        Err(e)
+                    }
+                }
+            });
+        let mut links = match links {
+            Ok(links) => links,
+            Err(e) => return self.fail(registry, now, format!("connect: {e}")),
+        };
+        // Subscribe to every room this node has, then PING: Redis answers in order, so the
+        // PING's reply means every subscription is in place.
+        let channels: Vec<&[u8]> = self.channels.values().map(|c| &c[..]).collect();
+        for batch in channels.chunks(SUBSCRIBE_BATCH) {
+            let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+            args.extend_from_slice(batch);
+            links.sub.send_expecting(&args, batch.len());
+        }
+        links.sub.send(&[b"PING"]);
+        links.publ.send(&[b"PING"]);
+        self.set_state(
+            State::Connecting {
+                links: Box::new(links),
+                deadline: now + HANDSHAKE_TIMEOUT,
+            },
+            "",
+        );
+    }
+
+    /// Connect progress, timers, writes and reads of both links; `Err` is a reason to drop them.
+    fn io(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        paused: bool,
+        remote: &mut Vec<(RoomId, Bytes)>,
+    ) -> Result<(), String> {
+        let ctx = Reader {
+            own: self.opts.node_id.as_bytes(),
+            rooms: &self.rooms,
+            max_bulk: self.max_bulk,
+            max_message: self.max_message,
+        };
+        let (links, deadline) = match &mut self.state {
+            State::Down { .. } => return Ok(()),
+            State::Connecting { links, deadline } => (links, Some(*deadline)),
+            State::Up { links } => (links, None),
+        };
+        for link in [&mut links.sub, &mut links.publ] {
+            let name = link.role.name();
+            link.check_connected(now)
+                .map_err(|e| format!("{name} connect: {e}"))?;
+            link.stamp(now);
+            if deadline.is_none() && now >= link.deadline() {
+                if link.awaiting > 0 {
+                    return Err(format!("{name}: no reply in {REPLY_TIMEOUT:?}"));
+                }
+                link.send(&[b"PING"]);
+                link.stamp(now);
+            }
+            link.flush().map_err(|e| format!("{name} write: {e}"))?;
+            let budget = match link.role {
+                Role::Subscriber if paused => 0,
+                Role::Subscriber => self.read_budget,
+                Role::Publisher => usize::MAX,
+            };
+            let got = link.fill(budget).map_err(|e| format!("{name} read: {e}"))?;
+            if got > 0 {
+                link.heard = now;
+            }
+            ctx.parse(link, remote, &mut self.counters)?;
+            link.update_interest(registry)
+                .map_err(|e| format!("{name} reregister: {e}"))?;
+        }
+        let handshaken = |l: &Link| l.connected && l.awaiting == 0;
+        match deadline {
+            Some(_) if handshaken(&links.sub) && handshaken(&links.publ) => {
+                let links = match std::mem::replace(&mut self.state, State::Down { retry_at: now })
+                {
+                    State::Connecting { links, .. } => links,
+                    // Just matched as Connecting above.
+                    _ => unreachable!("state is Connecting"),
+                };
+                if self.ever_up {
+                    self.counters.reconnects += 1;
+                }
+                self.ever_up = true;
+                self.down_logged = false;
+                self.backoff = FIRST_BACKOFF;
+                info!(
+                    "redis: connected to {} as node {}; sharing {} rooms",
+                    self.opts.url,
+                    self.opts.node_id,
+                    self.channels.len()
+                );
+                self.set_state(State::Up { links }, "");
+            }
+            Some(deadline) if now >= deadline => {
+                return Err(format!("no answer within {HANDSHAKE_TIMEOUT:?}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Drops both links and schedules the next attempt after the backoff.
+    fn fail(&mut self, registry: &Registry, now: Instant, why: String) {
+        let was_up = matches!(self.state, State::Up { .. });
+        if let Some(links) = self.state.links_mut() {
+            // Deregistering can only fail if the socket is already gone from the poller.
+            let _ = registry.deregister(&mut links.sub.stream);
+            let _ = registry.deregister(&mut links.publ.stream);
+        }
+        let retry_at = now + self.backoff;
+        if was_up || !self.down_logged {
+            warn!(
+                "redis: {} unreachable ({why}); relaying locally only, retrying with backoff \
+                 up to {MAX_BACKOFF:?}",
+                self.opts.url
+            );
+            self.down_logged = true;
+        }
+        self.set_state(State::Down { retry_at }, &why);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Changes state, logging `from=>to` (at debug: the warn/info lines above say it for people).
+    fn set_state(&mut self, to: State, why: &str) {
+        let from = std::mem::replace(&mut self.state, to);
+        if from.to_string() != self.state.to_string() {
+            debug!("redis {from}=>{} {why}", self.state);
+        }
+    }
+}
+
+impl Role {
+    /// For logs.
+    fn name(self) -> &'static str {
+        match self {
+            Role::Subscriber => "subscriber",
+            Role::Publisher => "publisher",
+        }
+    }
+}
+
+/// What reading a link needs from the bridge, borrowed apart from its state.
+struct Reader<'a> {
+    /// Our node id: messages tagged with it are our own, back from Redis.
+    own: &'a [u8],
+    /// Room of each subscribed channel.
+    rooms: &'a HashMap<Box<[u8]>, RoomId>,
+    /// Largest bulk string accepted.
+    max_bulk: usize,
+    /// Largest message payload delivered.
+    max_message: usize,
+}
+
+impl Reader<'_> {
+    /// Parses every complete reply in `link.rbuf`; messages for local rooms go to `remote`.
+    fn parse(
+        &self,
+        link: &mut Link,
+        remote: &mut Vec<(RoomId, Bytes)>,
+        counters: &mut RedisCounters,
+    ) -> Result<(), String> {
+        let name = link.role.name();
+        let mut pos = 0;
+        while pos < link.rbuf.len() {
+            let (value, used) = match redis::parse(&link.rbuf[pos..], self.max_bulk) {
+                Ok(Status::Complete(v, n)) => (v, n),
+                Ok(Status::Partial) => break,
+                Err(e) => return Err(format!("{name}: {e}")),
+            };
+            pos += used;
+            let is_reply = match value {
+                Value::Error(e) => {
+                    return Err(format!("{name}: {}", String::from_utf8_lossy(e)));
+                }
+                Value::Array(Some(items)) if link.role == Role::Subscriber => match &items[..] {
+                    [Value::Bulk(Some(b"message")), Value::Bulk(Some(channel)), Value::Bulk(Some(payload))] =>
+                    {
+                        self.deliver(channel, payload, remote, counters);
+                        false
+                    }
+                    // (un)subscribe confirmations and a PING's reply in subscribed mode.
+                    [Value::Bulk(Some(b"subscribe" | b"unsubscribe" | b"pong")), ..] => true,
+                    _ => return Err(format!("{name}: unexpected reply {items:?}")),
+                },
+                _ => true,
+            };
+            if is_reply {
+                link.awaiting = link
+                    .awaiting
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("{name}: a reply to nothing"))?;
+            }
+        }
+        link.rbuf.drain(..pos);
+        Ok(())
+    }
+
+    /// Hands one message from Redis to its room, unless it is our own or not a frame we may
+    /// pass on to clients.
+    fn deliver(
+        &self,
+        channel: &[u8],
+        payload: &[u8],
+        remote: &mut Vec<(RoomId, Bytes)>,
+        counters: &mut RedisCounters,
+    ) {
+        let split = payload
+            .iter()
+            .take(MAX_NODE_ID + 1)
+            .position(|&b| b == b'\n');
+        let Some(split) = split else {
+            counters.dropped += 1;
+            return;
+        };
+        let (node, frame) = (&payload[..split], &payload[split + 1..]);
+        if node == self.own {
+            return; // relayed locally already, when it was sent
+        }
+        // Unsubscribed a moment ago: the room has no local members any more.
+        let Some(&room) = self.rooms.get(channel) else {
+            return;
+        };
+        if !is_deliverable(frame, self.max_message) {
+            counters.dropped += 1;
+            return;
+        }
+        counters.received += 1;
+        remote.push((room, Bytes::copy_from_slice(frame)));
+    }
+}
+
+/// True if `frame` is one whole, final, unmasked text or binary frame whose payload fits
+/// `max_message` (and is UTF-8 if text): what a server may send a client (RFC 6455 §5.2,
+/// §5.1: a server never masks; §5.6: text is UTF-8).
+fn is_deliverable(frame: &[u8], max_message: usize) -> bool {
+    let [b0, b1, rest @ ..] = frame else {
+        return false;
+    };
+    // 0x81 = FIN + text, 0x82 = FIN + binary; no RSV bits (no extension is negotiated).
+    if !matches!(b0, 0x81 | 0x82) || b1 & 0x80 != 0 {
+        return false;
+    }
+    let (len, rest) = match b1 & 0x7f {
+        126 if rest.len() >= 2 => (u16::from_be_bytes([rest[0], rest[1]]) as u64, &rest[2..]),
+        127 if rest.len() >= 8 => {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&rest[..8]);
+            (u64::from_be_bytes(n), &rest[8..])
+        }
+        126 | 127 => return false,
+        n => (n as u64, rest),
+    };
+    if len != rest.len() as u64 || rest.len() > max_message {
+        return false;
+    }
+    *b0 == 0x82 || std::str::from_utf8(rest).is_ok()
+}
+
+/// With `--redis-required`, checks at start that Redis answers (connect, `AUTH`, `PING`) and
+/// returns a clear error if not; otherwise does nothing (the bridge warns and retries).
+pub fn check_at_start(opts: &RedisOptions) -> io::Result<()> {
+    if !opts.required {
+        return Ok(());
+    }
+    probe(opts).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "Redis at {} is unreachable: {e} (--redis-required)",
+                opts.url
+            ),
+        )
+    })
+}
+
+/// Connects with blocking I/O and a timeout, authenticates and pings.
+fn probe(opts: &RedisOptions) -> io::Result<()> {
+    let mut s = std::net::TcpStream::connect_timeout(&opts.addr, HANDSHAKE_TIMEOUT)?;
+    s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let mut out = Vec::new();
+    let mut expect = 1;
+    if let Some((user, password)) = &opts.auth {
+        let mut args: Vec<&[u8]> = vec![b"AUTH"];
+        args.extend(user.as_deref().map(str::as_bytes));
+        args.push(password.as_bytes());
+        redis::command(&mut out, &args);
+        expect += 1;
+    }
+    redis::command(&mut out, &[b"PING"]);
+    s.write_all(&out)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 512];
+    while expect > 0 {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        while let Status::Complete(v, used) =
+            redis::parse(&buf, 4096).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            if let Value::Error(e) = v {
+                return Err(io::Error::other(String::from_utf8_lossy(e).into_owned()));
+            }
+            buf.drain(..used);
+            expect -= 1;
+            if expect == 0 {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::encode;
+    use tungstenite::Message;
+
+    /// Frames the server encodes pass the check, text and binary, any length encoding.
+    #[test]
+    fn server_frames_are_deliverable() {
+        for msg in [
+            Message::text("hi"),
+            Message::text("é".repeat(100)),
+            Message::binary(vec![0xff; 70_000]),
+            Message::binary(Vec::new()),
+        ] {
+            assert!(is_deliverable(&encode(&msg), 1 << 20), "{msg:?}");
+        }
+    }
+
+    /// Anything a client must not receive from a server is refused: control or partial
+    /// frames, masked frames, wrong lengths, invalid UTF-8, over the message cap.
+    #[test]
+    fn undeliverable_frames_are_refused() {
+        let ok = encode(&Message::text("hello"));
+        assert!(!is_deliverable(&ok[..ok.len() - 1], 100), "short");
+        assert!(
+            !is_deliverable(&[ok.to_vec(), vec![0]].concat(), 100),
+            "long"
+        );
+        assert!(!is_deliverable(&ok, 4), "over the cap");
+        assert!(!is_deliverable(&[0x89, 0], 100), "ping");
+        assert!(!is_deliverable(&[0x01, 1, b'a'], 100), "not final");
+        assert!(
+            !is_deliverable(&[0x81, 0x81, 0, 0, 0, 0, b'a'], 100),
+            "masked"
+        );
+        assert!(!is_deliverable(&[0x81, 2, 0xc3, 0x28], 100), "bad UTF-8");
+        assert!(!is_deliverable(&[0x81, 126, 0], 100), "truncated length");
+        assert!(!is_deliverable(&[], 100));
+    }
+
+    fn reader<'a>(rooms: &'a HashMap<Box<[u8]>, RoomId>) -> Reader<'a> {
+        Reader {
+            own: b"me",
+            rooms,
+            max_bulk: 1 << 16,
+            max_message: 1 << 15,
+        }
+    }
+
+    fn message(channel: &[u8], node: &[u8], frame: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        redis::array_header(&mut out, 3);
+        redis::bulk(&mut out, &[b"message"]);
+        redis::bulk(&mut out, &[channel]);
+        redis::bulk(&mut out, &[node, b"\n", frame]);
+        out
+    }
+
+    /// Another node's message reaches its room; our own and those of unknown rooms do not;
+    /// a broken one is counted as dropped.
+    #[test]
+    fn messages_are_routed_to_their_room_except_our_own() {
+        let rooms: HashMap<Box<[u8]>, RoomId> = [(b"c:/a".to_vec().into(), 7)].into();
+        let frame = encode(&Message::binary(vec![0, 13, 10, 255]));
+        let mut wire = message(b"c:/a", b"other", &frame);
+        wire.extend(message(b"c:/a", b"me", &frame));
+        wire.extend(message(b"c:/gone", b"other", &frame));
+        wire.extend(message(b"c:/a", b"other", b"\x89\x00"));
+        let (_, mut link) = test_link();
+        link.rbuf = wire;
+        let (mut remote, mut counters) = (Vec::new(), RedisCounters::default());
+        reader(&rooms)
+            .parse(&mut link, &mut remote, &mut counters)
+            .unwrap();
+        assert_eq!(remote, vec![(7, frame)]);
+        assert_eq!((counters.received, counters.dropped), (1, 1));
+        assert!(link.rbuf.is_empty());
+    }
+
+    /// A reply split across reads waits in the buffer; replies settle `awaiting`; an error
+    /// reply or a reply to nothing is a fault.
+    #[test]
+    fn replies_settle_awaiting_and_errors_are_faults() {
+        let rooms = HashMap::new();
+        let (_, mut link) = test_link();
+        link.awaiting = 2;
+        link.rbuf = b"*3\r\n$9\r\nsubscribe\r\n$4\r\nc:/a\r\n:1\r\n+PO".to_vec();
+        let (mut remote, mut counters) = (Vec::new(), RedisCounters::default());
+        let r = reader(&rooms);
+        r.parse(&mut link, &mut remote, &mut counters).unwrap();
+        assert_eq!((link.awaiting, &link.rbuf[..]), (1, &b"+PO"[..]));
+        link.rbuf.extend_from_slice(b"NG\r\n");
+        r.parse(&mut link, &mut remote, &mut counters).unwrap();
+        assert_eq!(link.awaiting, 0);
+        link.rbuf = b"+OK\r\n".to_vec();
+        assert!(r.parse(&mut link, &mut remote, &mut counters).is_err());
+        link.awaiting = 1;
+        link.rbuf = b"-NOAUTH Authentication required.\r\n".to_vec();
+        let err = r.parse(&mut link, &mut remote, &mut counters).unwrap_err();
+        assert!(err.contains("NOAUTH"), "{err}");
+    }
+
+    /// A subscriber link on a loopback socket pair (nothing is sent through it).
+    fn test_link() -> (std::net::TcpListener, Link) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let link = Link {
+            role: Role::Subscriber,
+            stream,
+            token: Token(0),
+            connected: true,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            readable: false,
+            awaiting: 0,
+            heard: Instant::now(),
+            waiting_since: None,
+            writable_registered: false,
+        };
+        (listener, link)
+    }
+}
