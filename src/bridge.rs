@@ -528,13 +528,10 @@ impl Bridge {
         }
         links.sub.send(&[b"PING"]);
         links.publ.send(&[b"PING"]);
-        self.set_state(
-            State::Connecting {
-                links: Box::new(links),
-                deadline: now + HANDSHAKE_TIMEOUT,
-            },
-            "",
-        );
+        self.set_state(now, "", |_| State::Connecting {
+            links: Box::new(links),
+            deadline: now + HANDSHAKE_TIMEOUT,
+        });
     }
 
     /// Connect progress, timers, writes and reads of both links; `Err` is a reason to drop them.
@@ -585,12 +582,6 @@ impl Bridge {
         let handshaken = |l: &Link| l.connected && l.awaiting == 0;
         match deadline {
             Some(_) if handshaken(&links.sub) && handshaken(&links.publ) => {
-                let links = match std::mem::replace(&mut self.state, State::Down { retry_at: now })
-                {
-                    State::Connecting { links, .. } => links,
-                    // Just matched as Connecting above.
-                    _ => unreachable!("state is Connecting"),
-                };
                 if self.ever_up {
                     self.counters.reconnects += 1;
                 }
@@ -603,7 +594,10 @@ impl Bridge {
                     self.opts.node_id,
                     self.channels.len()
                 );
-                self.set_state(State::Up { links }, "");
+                self.set_state(now, "", |state| match state {
+                    State::Connecting { links, .. } => State::Up { links },
+                    other => other,
+                });
             }
             Some(deadline) if now >= deadline => {
                 return Err(format!("no answer within {HANDSHAKE_TIMEOUT:?}"));
@@ -630,15 +624,20 @@ impl Bridge {
             );
             self.down_logged = true;
         }
-        self.set_state(State::Down { retry_at }, &why);
+        self.set_state(now, &why, |_| State::Down { retry_at });
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    /// Changes state, logging `from=>to` (at debug: the warn/info lines above say it for people).
-    fn set_state(&mut self, to: State, why: &str) {
-        let from = std::mem::replace(&mut self.state, to);
-        if from.to_string() != self.state.to_string() {
-            debug!("redis {from}=>{} {why}", self.state);
+    /// Moves to the state `next` makes of the current one, logging `from=>to` at debug (the
+    /// warn and info lines say it for people, once per loss and once per recovery).
+    fn set_state(&mut self, now: Instant, why: &str, next: impl FnOnce(State) -> State) {
+        let from = std::mem::replace(&mut self.state, State::Down { retry_at: now });
+        let from_name = from.to_string();
+        self.state = next(from);
+        if why.is_empty() {
+            debug!("redis {from_name}=>{}", self.state);
+        } else {
+            debug!("redis {from_name}=>{} reason={why}", self.state);
         }
     }
 }
