@@ -419,3 +419,108 @@ fn unreachable_redis_at_start_fails_only_when_required() {
     x.send(Message::text("local only")).unwrap();
     assert_eq!(recv(&mut y), Message::text("local only"));
 }
+
+/// Measurement, not a check: latency from a sender on node A to receivers on node A (local
+/// relay) and on node B (through Redis), at a fixed rate, as p50/p99. Run it in release, with
+/// the test process on core 1; the nodes are pinned to core 0 and Redis to core 1:
+/// `taskset -c 1 cargo test --release --test redis -- --ignored --nocapture cross_node_latency`.
+/// Knobs: `LAT_SENDERS` (10), `LAT_RECEIVERS` per node (100), `LAT_RATE` per sender (50/s),
+/// `LAT_SECS` (5).
+#[test]
+#[ignore = "a measurement; see its doc comment"]
+fn cross_node_latency() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let knob = |name: &str, default: u64| -> u64 {
+        std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
+    };
+    let senders = knob("LAT_SENDERS", 10);
+    let receivers = knob("LAT_RECEIVERS", 100);
+    let rate = knob("LAT_RATE", 50);
+    let per_sender = rate * knob("LAT_SECS", 5);
+    let url = format!("redis://{}", redis.addr);
+    let spawn = |node: &str| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new("taskset")
+            .args(["-c", "0", env!("CARGO_BIN_EXE_chatloop"), "serve"])
+            .args(["--listen", &listen, "--redis", &url, "--node-id", node])
+            .args(["--max-connections", "20000", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn taskset chatloop");
+        let addr: SocketAddr = listen.parse().unwrap();
+        wait_for("the node to listen", || TcpStream::connect(addr).is_ok());
+        ServerProcess { child, addr }
+    };
+    let (a, b) = (spawn("a"), spawn("b"));
+    let expected = senders * per_sender;
+    let base = Instant::now();
+    let mut readers = Vec::new();
+    for node in [&a, &b] {
+        for _ in 0..receivers {
+            let mut ws = node.connect("/lat");
+            readers.push((
+                node.addr == b.addr,
+                std::thread::spawn(move || {
+                    let mut micros = Vec::with_capacity(expected as usize);
+                    for _ in 0..expected {
+                        let text = recv(&mut ws).into_text().expect("text");
+                        let sent: u64 = text.parse().expect("a timestamp");
+                        micros.push(base.elapsed().as_micros() as u64 - sent);
+                    }
+                    micros
+                }),
+            ));
+        }
+    }
+    let mut clients: Vec<_> = (0..senders).map(|_| a.connect("/lat")).collect();
+    redis.wait_subscribed("/lat", 2);
+    let senders: Vec<_> = clients
+        .drain(..)
+        .enumerate()
+        .map(|(i, mut ws)| {
+            std::thread::spawn(move || {
+                let period = Duration::from_micros(1_000_000 / rate);
+                // Spread the senders over one period so their messages do not come in bursts.
+                let start = Instant::now() + period * i as u32 / senders as u32;
+                for k in 0..per_sender {
+                    let due = start + period * k as u32;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    ws.send(Message::text(base.elapsed().as_micros().to_string()))
+                        .unwrap();
+                }
+                ws // the senders hear each other; keep reading nothing, just stay open
+            })
+        })
+        .collect();
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    for (is_remote, r) in readers {
+        let samples = r.join().expect("receiver got every message");
+        if is_remote { &mut remote } else { &mut local }.extend(samples);
+    }
+    for s in senders {
+        drop(s.join().unwrap());
+    }
+    let pct = |v: &mut Vec<u64>, p: f64| {
+        v.sort_unstable();
+        v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+    };
+    for (name, v) in [
+        ("same node (A→A)", &mut local),
+        ("cross node (A→Redis→B)", &mut remote),
+    ] {
+        println!(
+            "{name:<24} {} samples  p50 {} µs  p99 {} µs  max {} µs",
+            v.len(),
+            pct(v, 0.50),
+            pct(v, 0.99),
+            pct(v, 1.0)
+        );
+    }
+}
