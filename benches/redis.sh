@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3} DUR=${DUR:-5s} WARM=${WARM:-1s}
 CLIENTS=${CLIENTS:-1000} SENDERS=${SENDERS:-10}
+# Many senders in small rooms: one publish per 99 deliveries instead of per 999, so the
+# bridge's per-message cost shows.
+C2=${C2:-100} S2=${S2:-100}
 cargo build --release --bin chatloop >/dev/null
 BIN=target/release/chatloop
 BENCH=${BENCH:-$BIN}
@@ -55,6 +58,7 @@ run() { # round name bench-args... ; server args in SERVER_ARGS
            --json --quiet || echo '{}')
   kill $SPID; wait $SPID 2>/dev/null || true
   echo "$round	$name	$line" >>"$RESULTS"
+  if [ -n "${RAW:-}" ]; then echo "$round	$name	$line" >>"$RAW"; fi
   echo "round $round  $name: done" >&2
 }
 
@@ -64,6 +68,8 @@ for round in $(seq "$ROUNDS"); do
     [ $mode = redis ] && SERVER_ARGS="--redis redis://127.0.0.1:$RPORT"
     run "$round" "$mode fanout ${CLIENTS}x${SENDERS}" fanout --clients "$CLIENTS" \
       --senders "$SENDERS" --size 64 --duration "$DUR" --warmup "$WARM"
+    run "$round" "$mode fanout ${C2}x${S2}" fanout --clients "$C2" \
+      --senders "$S2" --size 64 --duration "$DUR" --warmup "$WARM"
     run "$round" "$mode latency ${CLIENTS}x${SENDERS} @50/s" fanout --clients "$CLIENTS" \
       --senders "$SENDERS" --rate 50 --size 64 --duration "$DUR" --warmup "$WARM"
   done
@@ -83,7 +89,9 @@ for name, runs in rows.items():
               f"   (runs: p99 {sorted(p99)})")
     else:
         rates = [r["rate"] for r in runs if "rate" in r]
-        print(f"{name:<36} {statistics.median(rates):>12,.0f} {runs[0].get('rate_unit','')}"
+        cpu = [r["server_cpu_pct"] for r in runs if r.get("server_cpu_pct") is not None]
+        cpu = f"   server CPU {statistics.median(cpu):.0f}%" if cpu else ""
+        print(f"{name:<36} {statistics.median(rates):>12,.0f} {runs[0].get('rate_unit','')}{cpu}"
               f"   (runs: {[round(x) for x in sorted(rates)]})")
 EOF
 rm -f "$RESULTS"

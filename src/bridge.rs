@@ -478,16 +478,22 @@ impl Bridge {
     /// When the bridge next needs a turn without any event: a retry, a handshake or reply
     /// timeout, a `PING`, or at once if input is waiting and reading is not paused.
     pub fn deadline(&self, now: Instant, paused: bool) -> Option<Instant> {
+        let links = match &self.state {
+            State::Down { retry_at } => return Some(*retry_at),
+            State::Connecting { links, .. } | State::Up { links } => links,
+        };
+        // Input left unread (budget spent), or commands queued after this turn's write (an
+        // UNSUBSCRIBE when a room's last member leaves): the next turn is due at once.
+        let unread = |l: &Link| l.connected && l.readable;
+        if (unread(&links.sub) && !paused) || unread(&links.publ) {
+            return Some(now);
+        }
+        if links.sub.stalled() || links.publ.stalled() {
+            return Some(now);
+        }
         match &self.state {
-            State::Down { retry_at } => Some(*retry_at),
             State::Connecting { deadline, .. } => Some(*deadline),
-            State::Up { links } if links.sub.readable && !paused => Some(now),
-            // Commands queued after this turn's write (an UNSUBSCRIBE when the last member
-            // leaves) go out on the next turn, at once, unless the socket is full.
-            State::Up { links } if [&links.sub, &links.publ].iter().any(|l| l.stalled()) => {
-                Some(now)
-            }
-            State::Up { links } => Some(links.sub.deadline().min(links.publ.deadline())),
+            _ => Some(links.sub.deadline().min(links.publ.deadline())),
         }
     }
 
@@ -566,10 +572,11 @@ impl Bridge {
                 link.stamp(now);
             }
             link.flush().map_err(|e| format!("{name} write: {e}"))?;
+            // Only the subscriber's input becomes deliveries, so only it waits for backpressure;
+            // both are bounded per turn, so Redis cannot keep the loop to itself.
             let budget = match link.role {
                 Role::Subscriber if paused => 0,
-                Role::Subscriber => self.read_budget,
-                Role::Publisher => usize::MAX,
+                _ => self.read_budget,
             };
             let got = link.fill(budget).map_err(|e| format!("{name} read: {e}"))?;
             if got > 0 {
