@@ -52,8 +52,10 @@
 //!                                                                 no reply in REPLY_TIMEOUT
 //! ```
 //!
-//! While not `Up`, messages are relayed locally only and counted as dropped: a node never
-//! waits for Redis. Each transition is logged once (`redis Up=>Down reason=…`), not each retry.
+//! While `Down`, messages are relayed locally only and counted as dropped: a node never waits
+//! for Redis. While `Connecting`, they are queued (bounded, as always) and leave as soon as the
+//! publisher's connect completes, so a client that joins and speaks the moment a node starts
+//! is not lost; if that attempt fails, they are lost with it. Each transition is logged once (`redis Up=>Down reason=…`), not each retry.
 //!
 //! DoS warning: everything toward Redis is bounded. Published commands wait in a queue of at
 //! most `--redis-queue-bytes` (past it, a message is not published and is counted as dropped);
@@ -415,9 +417,9 @@ impl Bridge {
     }
 
     /// Queues `frame` (a relayed message, as encoded for clients) for the other nodes, or
-    /// counts it as dropped if Redis is not up or the queue is full. Never blocks.
+    /// counts it as dropped if Redis is down or the queue is full. Never blocks.
     pub fn publish(&mut self, room: RoomId, frame: &[u8]) {
-        let (State::Up { links }, Some(channel)) = (&mut self.state, self.channels.get(&room))
+        let (Some(links), Some(channel)) = (self.state.links_mut(), self.channels.get(&room))
         else {
             self.counters.dropped += 1;
             return;

@@ -78,8 +78,8 @@ pub struct Config {
 /// How a node shares its rooms with other nodes through Redis pub/sub (see `bridge.rs`).
 ///
 /// Parsed even in a build without the `redis` feature, so that `--redis` there is a clear
-/// usage error rather than an unknown flag.
-#[derive(Debug, Clone)]
+/// usage error rather than an unknown flag. Its `Debug` leaves the password out.
+#[derive(Clone)]
 pub struct RedisOptions {
     /// Redis' address, resolved once at start (a name that does not resolve is a usage error,
     /// not something to retry).
@@ -110,6 +110,19 @@ pub const REDIS_PORT: u16 = 6379;
 pub const DEFAULT_REDIS_QUEUE_BYTES: usize = 4 << 20;
 /// Longest `--node-id`, in bytes.
 pub const MAX_NODE_ID: usize = 64;
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("addr", &self.addr)
+            .field("url", &self.url)
+            .field("db", &self.db)
+            .field("node_id", &self.node_id)
+            .field("required", &self.required)
+            .field("queue_bytes", &self.queue_bytes)
+            .finish_non_exhaustive()
+    }
+}
 
 impl RedisOptions {
     /// Options for `url` with the defaults: a fresh node id, not required, 4 MiB queue.
@@ -622,6 +635,7 @@ mod tests {
         assert_eq!(r.db, 3);
         assert_eq!(r.auth, Some((None, "s3cret".to_owned())));
         assert!(!r.url.contains("s3cret"), "{}", r.url);
+        assert!(!format!("{r:?}").contains("s3cret"), "{r:?}");
         assert_eq!(r.node_id, "eu-1");
         assert!(r.required);
         assert_eq!(r.queue_bytes, DEFAULT_REDIS_QUEUE_BYTES);

@@ -31,11 +31,18 @@ struct RedisServer {
     addr: SocketAddr,
     /// The process, while running.
     child: Option<Child>,
+    /// `--requirepass`, if any.
+    password: Option<String>,
 }
 
 impl RedisServer {
     /// Starts Redis on a free port, or `None` (after a printed skip) if it is not installed.
     fn start() -> Option<RedisServer> {
+        RedisServer::start_with(None)
+    }
+
+    /// Starts Redis requiring `password` (if given), or `None` if it is not installed.
+    fn start_with(password: Option<&str>) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -58,6 +65,7 @@ impl RedisServer {
         let mut redis = RedisServer {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
+            password: password.map(str::to_owned),
         };
         redis.restart();
         Some(redis)
@@ -76,18 +84,27 @@ impl RedisServer {
                 "--loglevel",
                 "warning",
             ])
+            .args(self.password.iter().flat_map(|p| ["--requirepass", p]))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn redis-server");
         self.child = Some(child);
         wait_for("redis-server to answer", || {
-            TcpStream::connect(self.addr).is_ok_and(|s| {
-                let mut s = s;
-                s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            self.session().is_some_and(|mut s| {
                 command(&mut s, &[b"PING"]) == Some(Reply::Status("PONG".into()))
             })
         });
+    }
+
+    /// A blocking connection, authenticated if the server wants a password.
+    fn session(&self) -> Option<TcpStream> {
+        let mut s = TcpStream::connect(self.addr).ok()?;
+        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        if let Some(p) = &self.password {
+            command(&mut s, &[b"AUTH", p.as_bytes()])?;
+        }
+        Some(s)
     }
 
     /// Kills the server (SIGKILL: no goodbye to its clients beyond the kernel's reset/FIN).
@@ -117,8 +134,7 @@ impl RedisServer {
 
     /// How many subscribers the channel of `room` has, as Redis counts them.
     fn subscribers(&self, room: &str) -> i64 {
-        let mut s = TcpStream::connect(self.addr).expect("connect to redis");
-        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut s = self.session().expect("connect to redis");
         let channel = format!("chatloop:room:{room}");
         match command(&mut s, &[b"PUBSUB", b"NUMSUB", channel.as_bytes()]) {
             Some(Reply::Numbers(n)) => n[0],
@@ -193,6 +209,14 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until `nodes` have subscribed to `room` and every one of them reports its bridge up.
+fn wait_ready(redis: &RedisServer, room: &str, nodes: &[&TestServer]) {
+    redis.wait_subscribed(room, nodes.len() as i64);
+    wait_for("every node to report the bridge up", || {
+        nodes.iter().all(|n| stat(n, "redis_connected") == 1)
+    });
+}
+
 /// A node (chat server) bridged to `redis` under the name `node`.
 fn node(redis: &RedisServer, node: &str) -> TestServer {
     let opts = redis.options(node);
@@ -233,8 +257,8 @@ fn message_crosses_nodes_to_its_room_only_and_once() {
     let mut b1 = connect(&b, "/room");
     let mut b_other = connect(&b, "/other");
     let mut a_other = connect(&a, "/other");
-    redis.wait_subscribed("/room", 2);
-    redis.wait_subscribed("/other", 2);
+    wait_ready(&redis, "/room", &[&a, &b]);
+    wait_ready(&redis, "/other", &[&a, &b]);
 
     a1.send(Message::text("hello from a")).unwrap();
     assert_eq!(recv(&mut b1), Message::text("hello from a"));
@@ -302,7 +326,7 @@ fn redis_restart_keeps_local_relay_and_resumes_cross_node() {
     let mut a1 = connect(&a, "/r");
     let mut a2 = connect(&a, "/r");
     let mut b1 = connect(&b, "/r");
-    redis.wait_subscribed("/r", 2);
+    wait_ready(&redis, "/r", &[&a, &b]);
     a1.send(Message::text("before")).unwrap();
     assert_eq!(recv(&mut b1), Message::text("before"));
     assert_eq!(recv(&mut a2), Message::text("before"));
@@ -349,7 +373,7 @@ fn stalled_redis_bounds_the_queue_and_local_relay_goes_on() {
     let mut a1 = connect(&a, "/r");
     let mut a2 = connect(&a, "/r");
     let mut b1 = connect(&b, "/r");
-    redis.wait_subscribed("/r", 2);
+    wait_ready(&redis, "/r", &[&a, &b]);
 
     redis.signal("STOP");
     // 32 MiB: more than the kernel's socket buffers toward Redis can absorb, so the bridge's
@@ -362,6 +386,8 @@ fn stalled_redis_bounds_the_queue_and_local_relay_goes_on() {
     });
     // B hears what was published before the queue filled, once Redis runs again.
     let remote = std::thread::spawn(move || {
+        // Redis stays stopped for REPLY_TIMEOUT (5 s) and more: wait longer than that.
+        b1.get_mut().set_read_timeout(Some(SETTLE)).unwrap();
         let mut heard = 0;
         loop {
             match recv(&mut b1) {
@@ -390,6 +416,29 @@ fn stalled_redis_bounds_the_queue_and_local_relay_goes_on() {
     let (heard, last) = remote.join().expect("b1 reads until the text");
     assert_eq!(last, Message::text("after the stall"));
     assert!(heard as u64 <= published, "{heard} of {published}");
+}
+
+/// A Redis that wants a password: the right one in the URL connects and messages cross; a
+/// wrong one keeps the node local-only (an error reply is a fault like any other).
+#[test]
+fn password_in_the_url_is_sent_with_auth() {
+    let Some(redis) = RedisServer::start_with(Some("s3cret")) else {
+        return;
+    };
+    let url = |pw: &str| format!("redis://:{pw}@{}", redis.addr);
+    let (good_a, good_b, bad) = (url("s3cret"), url("s3cret"), url("wrong"));
+    let a = TestServer::with(move |c| c.redis = Some(RedisOptions::new(&good_a).unwrap()));
+    let b = TestServer::with(move |c| c.redis = Some(RedisOptions::new(&good_b).unwrap()));
+    let stranger = TestServer::with(move |c| c.redis = Some(RedisOptions::new(&bad).unwrap()));
+    let mut a1 = connect(&a, "/p");
+    let mut b1 = connect(&b, "/p");
+    let mut s1 = connect(&stranger, "/p");
+    wait_ready(&redis, "/p", &[&a, &b]);
+    a1.send(Message::text("members only")).unwrap();
+    assert_eq!(recv(&mut b1), Message::text("members only"));
+    assert_silent(&mut s1, Duration::from_millis(200));
+    assert_eq!(stat(&stranger, "redis_connected"), 0);
+    assert_eq!(stat(&a, "redis_connected"), 1);
 }
 
 /// `--redis-required` with Redis unreachable: a clear error and exit code 1. Without it, the
