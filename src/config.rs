@@ -255,8 +255,8 @@ Options:
   --redis URL                 share rooms with other nodes through Redis pub/sub:
                               redis://[[user]:password@]host[:port][/db]; a message sent on
                               any node reaches its room on every node [default: this node alone]
-  --node-id ID                this node's name in what it publishes (letters, digits, . _ : -)
-                              [default: process id and start time]
+  --node-id ID                this node's name in what it publishes (letters, digits, . _ : -);
+                              must differ between nodes [default: process id and start time]
   --redis-required            exit with an error if Redis is unreachable at start [default:
                               warn, relay locally and keep retrying]
   --redis-queue-bytes BYTES   commands waiting for a slow Redis; past it messages are relayed

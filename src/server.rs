@@ -11,6 +11,8 @@
 //!                 encode once, push a clone into each recipient's outbox
 //!                 (paused while a receiver is behind or the outboxes hold more than
 //!                 --high-water-bytes: TCP then slows the senders)
+//!  bridge_turn  → (with --redis) the Redis connections: publish what was relayed, deliver
+//!                 what other nodes sent to this node's members of the room (bridge.rs)
 //!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
 //!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
 //!                 state: WRITABLE only while bytes are queued; closed slots freed here,
