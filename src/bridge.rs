@@ -57,6 +57,10 @@
 //! publisher's connect completes, so a client that joins and speaks the moment a node starts
 //! is not lost; if that attempt fails, they are lost with it. Each transition is logged once (`redis Up=>Down reason=…`), not each retry.
 //!
+//! The parts: this file is the state machine and what the server calls; `bridge/link.rs` is
+//! one connection (non-blocking connect, command queue, reply buffer); `bridge/payload.rs` is
+//! what travels on a channel and the check a frame passes before it reaches a client.
+//!
 //! DoS warning: everything toward Redis is bounded. Published commands wait in a queue of at
 //! most `--redis-queue-bytes` (past it, a message is not published and is counted as dropped);
 //! subscription commands are bounded by the number of rooms; a reply is bounded by the largest
@@ -64,14 +68,18 @@
 //! and reads at most a quarter of `--max-queue-bytes` per turn. If Redis then holds too much
 //! for us, its `client-output-buffer-limit pubsub` disconnects us and we reconnect.
 
+mod link;
+mod payload;
+
 use crate::config::{Config, RedisOptions, MAX_FRAME_HEADER, MAX_NODE_ID};
 use crate::hub::RoomId;
 use crate::redis::{self, Status, Value};
 use crate::stats::RedisCounters;
 use bytes::Bytes;
+use link::{Link, Role, READ_CHUNK};
 use log::{debug, info, warn};
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
+use payload::Reader;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -90,202 +98,8 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Silence on a link after which we send a `PING`, so a dead path is noticed within
 /// `PING_AFTER + REPLY_TIMEOUT` even when no one chats.
 pub const PING_AFTER: Duration = Duration::from_secs(10);
-/// Bytes read from a socket per `read` call.
-const READ_CHUNK: usize = 64 << 10;
 /// Channels per `SUBSCRIBE` command when (re)subscribing every room at once.
 const SUBSCRIBE_BATCH: usize = 256;
-
-/// Which of the two connections a [`Link`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// Subscribed to the channels of this node's rooms; hears other nodes' messages.
-    Subscriber,
-    /// Sends this node's messages with `PUBLISH`.
-    Publisher,
-}
-
-/// One TCP connection to Redis and its two byte queues.
-struct Link {
-    /// Subscriber or publisher.
-    role: Role,
-    /// The non-blocking socket, registered under `token`.
-    stream: TcpStream,
-    /// Its reserved token in the server's poller.
-    token: Token,
-    /// The TCP handshake has completed (a non-blocking connect finishes later: mio reports it
-    /// as writable, and `peer_addr` then succeeds).
-    connected: bool,
-    /// Bytes read and not yet parsed (a partial reply waits here for the rest).
-    rbuf: Vec<u8>,
-    /// Commands not yet written; `wpos` bytes at its front are already written.
-    wbuf: Vec<u8>,
-    /// How much of `wbuf` is written.
-    wpos: usize,
-    /// The socket may have unread bytes. Readiness is edge-triggered, so this stays set until a
-    /// read says `WouldBlock`, even when we stop early (budget, backpressure).
-    readable: bool,
-    /// Replies Redis owes us: commands sent minus replies read.
-    awaiting: usize,
-    /// When the link last made progress: connected, or bytes arrived.
-    heard: Instant,
-    /// Since when (the first turn that saw it) `awaiting` has been above zero.
-    waiting_since: Option<Instant>,
-    /// WRITABLE is registered (only while connecting or while `wbuf` holds bytes).
-    writable_registered: bool,
-}
-
-impl Link {
-    /// Starts a non-blocking connect to `opts.addr` and registers it; queues `AUTH` if needed.
-    fn connect(
-        role: Role,
-        opts: &RedisOptions,
-        token: Token,
-        registry: &Registry,
-        now: Instant,
-    ) -> io::Result<Link> {
-        let mut stream = TcpStream::connect(opts.addr)?;
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link {
-            role,
-            stream,
-            token,
-            connected: false,
-            rbuf: Vec::new(),
-            wbuf: Vec::new(),
-            wpos: 0,
-            readable: false,
-            awaiting: 0,
-            heard: now,
-            waiting_since: None,
-            writable_registered: true,
-        };
-        if let Some((user, password)) = &opts.auth {
-            match user {
-                Some(user) => link.send(&[b"AUTH", user.as_bytes(), password.as_bytes()]),
-                None => link.send(&[b"AUTH", password.as_bytes()]),
-            }
-        }
-        Ok(link)
-    }
-
-    /// Queues a command that Redis answers with one reply per `replies`.
-    fn send_expecting(&mut self, args: &[&[u8]], replies: usize) {
-        self.awaiting += replies;
-        redis::command(&mut self.wbuf, args);
-    }
-
-    /// Queues a command with one reply.
-    fn send(&mut self, args: &[&[u8]]) {
-        self.send_expecting(args, 1);
-    }
-
-    /// Bytes queued and not yet written.
-    fn queued(&self) -> usize {
-        self.wbuf.len() - self.wpos
-    }
-
-    /// Finishes the TCP connect if it is done; `Err` if it failed.
-    fn check_connected(&mut self, now: Instant) -> io::Result<()> {
-        if self.connected {
-            return Ok(());
-        }
-        if let Some(e) = self.stream.take_error()? {
-            return Err(e);
-        }
-        match self.stream.peer_addr() {
-            Ok(_) => {
-                self.connected = true;
-                self.heard = now;
-                // Pub/sub messages are small and latency matters; we batch writes ourselves.
-                let _ = self.stream.set_nodelay(true);
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Writes queued commands until done or `WouldBlock`.
-    fn flush(&mut self) -> io::Result<()> {
-        while self.connected && self.wpos < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.wpos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if self.wpos == self.wbuf.len() {
-            self.wbuf.clear();
-            self.wpos = 0;
-        } else if self.wpos > self.wbuf.len() / 2 {
-            // Move the unwritten tail to the front only when that is cheaper than what was
-            // written, so a slow Redis does not make every turn copy the whole queue.
-            self.wbuf.drain(..self.wpos);
-            self.wpos = 0;
-        }
-        Ok(())
-    }
-
-    /// Reads up to `budget` bytes (until `WouldBlock` if less) into `rbuf`; returns how many.
-    fn fill(&mut self, budget: usize) -> io::Result<usize> {
-        let mut total = 0;
-        while self.connected && self.readable && total < budget {
-            let len = self.rbuf.len();
-            self.rbuf.resize(len + READ_CHUNK, 0);
-            let result = self.stream.read(&mut self.rbuf[len..]);
-            self.rbuf.truncate(len + *result.as_ref().unwrap_or(&0));
-            match result {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
-                Ok(n) => total += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(total)
-    }
-
-    /// Sets the poller's interest to match the state: WRITABLE only while connecting or while
-    /// commands are queued (invariant 5 of `lib.rs`).
-    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
-        let want = !self.connected || self.queued() > 0;
-        if want != self.writable_registered {
-            let interest = if want {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            registry.reregister(&mut self.stream, self.token, interest)?;
-            self.writable_registered = want;
-        }
-        Ok(())
-    }
-
-    /// Commands wait that no WRITABLE event will announce (queued after the last write).
-    fn stalled(&self) -> bool {
-        self.connected && self.queued() > 0 && !self.writable_registered
-    }
-
-    /// When this link must next be looked at: a reply overdue, or time for a `PING`.
-    fn deadline(&self) -> Instant {
-        match self.waiting_since {
-            _ if self.awaiting == 0 => self.heard + PING_AFTER,
-            Some(since) => self.heard.max(since) + REPLY_TIMEOUT,
-            None => self.heard + REPLY_TIMEOUT,
-        }
-    }
-
-    /// Starts or stops the reply clock: it runs while Redis owes us replies.
-    fn stamp(&mut self, now: Instant) {
-        if self.awaiting == 0 {
-            self.waiting_since = None;
-        } else {
-            self.waiting_since.get_or_insert(now);
-        }
-    }
-}
 
 /// The two links, subscriber and publisher.
 struct Links {
@@ -651,133 +465,6 @@ impl Bridge {
     }
 }
 
-impl Role {
-    /// For logs.
-    fn name(self) -> &'static str {
-        match self {
-            Role::Subscriber => "subscriber",
-            Role::Publisher => "publisher",
-        }
-    }
-}
-
-/// What reading a link needs from the bridge, borrowed apart from its state.
-struct Reader<'a> {
-    /// Our node id: messages tagged with it are our own, back from Redis.
-    own: &'a [u8],
-    /// Room of each subscribed channel.
-    rooms: &'a HashMap<Box<[u8]>, RoomId>,
-    /// Largest bulk string accepted.
-    max_bulk: usize,
-    /// Largest message payload delivered.
-    max_message: usize,
-}
-
-impl Reader<'_> {
-    /// Parses every complete reply in `link.rbuf`; messages for local rooms go to `remote`.
-    fn parse(
-        &self,
-        link: &mut Link,
-        remote: &mut Vec<(RoomId, Bytes)>,
-        counters: &mut RedisCounters,
-    ) -> Result<(), String> {
-        let name = link.role.name();
-        let mut pos = 0;
-        while pos < link.rbuf.len() {
-            let (value, used) = match redis::parse(&link.rbuf[pos..], self.max_bulk) {
-                Ok(Status::Complete(v, n)) => (v, n),
-                Ok(Status::Partial) => break,
-                Err(e) => return Err(format!("{name}: {e}")),
-            };
-            pos += used;
-            let is_reply = match value {
-                Value::Error(e) => {
-                    return Err(format!("{name}: {}", String::from_utf8_lossy(e)));
-                }
-                Value::Array(Some(items)) if link.role == Role::Subscriber => match &items[..] {
-                    [Value::Bulk(Some(b"message")), Value::Bulk(Some(channel)), Value::Bulk(Some(payload))] =>
-                    {
-                        self.deliver(channel, payload, remote, counters);
-                        false
-                    }
-                    // (un)subscribe confirmations and a PING's reply in subscribed mode.
-                    [Value::Bulk(Some(b"subscribe" | b"unsubscribe" | b"pong")), ..] => true,
-                    _ => return Err(format!("{name}: unexpected reply {items:?}")),
-                },
-                _ => true,
-            };
-            if is_reply {
-                link.awaiting = link
-                    .awaiting
-                    .checked_sub(1)
-                    .ok_or_else(|| format!("{name}: a reply to nothing"))?;
-            }
-        }
-        link.rbuf.drain(..pos);
-        Ok(())
-    }
-
-    /// Hands one message from Redis to its room, unless it is our own or not a frame we may
-    /// pass on to clients.
-    fn deliver(
-        &self,
-        channel: &[u8],
-        payload: &[u8],
-        remote: &mut Vec<(RoomId, Bytes)>,
-        counters: &mut RedisCounters,
-    ) {
-        let split = payload
-            .iter()
-            .take(MAX_NODE_ID + 1)
-            .position(|&b| b == b'\n');
-        let Some(split) = split else {
-            counters.dropped += 1;
-            return;
-        };
-        let (node, frame) = (&payload[..split], &payload[split + 1..]);
-        if node == self.own {
-            return; // relayed locally already, when it was sent
-        }
-        // Unsubscribed a moment ago: the room has no local members any more.
-        let Some(&room) = self.rooms.get(channel) else {
-            return;
-        };
-        if !is_deliverable(frame, self.max_message) {
-            counters.dropped += 1;
-            return;
-        }
-        counters.received += 1;
-        remote.push((room, Bytes::copy_from_slice(frame)));
-    }
-}
-
-/// True if `frame` is one whole, final, unmasked text or binary frame whose payload fits
-/// `max_message` (and is UTF-8 if text): what a server may send a client (RFC 6455 §5.2,
-/// §5.1: a server never masks; §5.6: text is UTF-8).
-fn is_deliverable(frame: &[u8], max_message: usize) -> bool {
-    let [b0, b1, rest @ ..] = frame else {
-        return false;
-    };
-    // 0x81 = FIN + text, 0x82 = FIN + binary; no RSV bits (no extension is negotiated).
-    if !matches!(b0, 0x81 | 0x82) || b1 & 0x80 != 0 {
-        return false;
-    }
-    let (len, rest) = match b1 & 0x7f {
-        126 if rest.len() >= 2 => (u16::from_be_bytes([rest[0], rest[1]]) as u64, &rest[2..]),
-        127 if rest.len() >= 8 => {
-            let mut n = [0u8; 8];
-            n.copy_from_slice(&rest[..8]);
-            (u64::from_be_bytes(n), &rest[8..])
-        }
-        126 | 127 => return false,
-        n => (n as u64, rest),
-    };
-    if len != rest.len() as u64 || rest.len() > max_message {
-        return false;
-    }
-    *b0 == 0x82 || std::str::from_utf8(rest).is_ok()
-}
-
 /// With `--redis-required`, checks at start that Redis answers (connect, `AUTH`, `PING`) and
 /// returns a clear error if not; otherwise does nothing (the bridge warns and retries).
 pub fn check_at_start(opts: &RedisOptions) -> io::Result<()> {
@@ -833,129 +520,4 @@ fn probe(opts: &RedisOptions) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::conn::encode;
-    use tungstenite::Message;
-
-    /// Frames the server encodes pass the check, text and binary, any length encoding.
-    #[test]
-    fn server_frames_are_deliverable() {
-        for msg in [
-            Message::text("hi"),
-            Message::text("é".repeat(100)),
-            Message::binary(vec![0xff; 70_000]),
-            Message::binary(Vec::new()),
-        ] {
-            assert!(is_deliverable(&encode(&msg), 1 << 20), "{msg:?}");
-        }
-    }
-
-    /// Anything a client must not receive from a server is refused: control or partial
-    /// frames, masked frames, wrong lengths, invalid UTF-8, over the message cap.
-    #[test]
-    fn undeliverable_frames_are_refused() {
-        let ok = encode(&Message::text("hello"));
-        assert!(!is_deliverable(&ok[..ok.len() - 1], 100), "short");
-        assert!(
-            !is_deliverable(&[ok.to_vec(), vec![0]].concat(), 100),
-            "long"
-        );
-        assert!(!is_deliverable(&ok, 4), "over the cap");
-        assert!(!is_deliverable(&[0x89, 0], 100), "ping");
-        assert!(!is_deliverable(&[0x01, 1, b'a'], 100), "not final");
-        assert!(
-            !is_deliverable(&[0x81, 0x81, 0, 0, 0, 0, b'a'], 100),
-            "masked"
-        );
-        assert!(!is_deliverable(&[0x81, 2, 0xc3, 0x28], 100), "bad UTF-8");
-        assert!(!is_deliverable(&[0x81, 126, 0], 100), "truncated length");
-        assert!(!is_deliverable(&[], 100));
-    }
-
-    fn reader<'a>(rooms: &'a HashMap<Box<[u8]>, RoomId>) -> Reader<'a> {
-        Reader {
-            own: b"me",
-            rooms,
-            max_bulk: 1 << 16,
-            max_message: 1 << 15,
-        }
-    }
-
-    fn message(channel: &[u8], node: &[u8], frame: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        redis::array_header(&mut out, 3);
-        redis::bulk(&mut out, &[b"message"]);
-        redis::bulk(&mut out, &[channel]);
-        redis::bulk(&mut out, &[node, b"\n", frame]);
-        out
-    }
-
-    /// Another node's message reaches its room; our own and those of unknown rooms do not;
-    /// a broken one is counted as dropped.
-    #[test]
-    fn messages_are_routed_to_their_room_except_our_own() {
-        let rooms: HashMap<Box<[u8]>, RoomId> = [(b"c:/a".to_vec().into(), 7)].into();
-        let frame = encode(&Message::binary(vec![0, 13, 10, 255]));
-        let mut wire = message(b"c:/a", b"other", &frame);
-        wire.extend(message(b"c:/a", b"me", &frame));
-        wire.extend(message(b"c:/gone", b"other", &frame));
-        wire.extend(message(b"c:/a", b"other", b"\x89\x00"));
-        let (_, mut link) = test_link();
-        link.rbuf = wire;
-        let (mut remote, mut counters) = (Vec::new(), RedisCounters::default());
-        reader(&rooms)
-            .parse(&mut link, &mut remote, &mut counters)
-            .unwrap();
-        assert_eq!(remote, vec![(7, frame)]);
-        assert_eq!((counters.received, counters.dropped), (1, 1));
-        assert!(link.rbuf.is_empty());
-    }
-
-    /// A reply split across reads waits in the buffer; replies settle `awaiting`; an error
-    /// reply or a reply to nothing is a fault.
-    #[test]
-    fn replies_settle_awaiting_and_errors_are_faults() {
-        let rooms = HashMap::new();
-        let (_, mut link) = test_link();
-        link.awaiting = 2;
-        link.rbuf = b"*3\r\n$9\r\nsubscribe\r\n$4\r\nc:/a\r\n:1\r\n+PO".to_vec();
-        let (mut remote, mut counters) = (Vec::new(), RedisCounters::default());
-        let r = reader(&rooms);
-        r.parse(&mut link, &mut remote, &mut counters).unwrap();
-        assert_eq!((link.awaiting, &link.rbuf[..]), (1, &b"+PO"[..]));
-        link.rbuf.extend_from_slice(b"NG\r\n");
-        r.parse(&mut link, &mut remote, &mut counters).unwrap();
-        assert_eq!(link.awaiting, 0);
-        link.rbuf = b"+OK\r\n".to_vec();
-        assert!(r.parse(&mut link, &mut remote, &mut counters).is_err());
-        link.awaiting = 1;
-        link.rbuf = b"-NOAUTH Authentication required.\r\n".to_vec();
-        let err = r.parse(&mut link, &mut remote, &mut counters).unwrap_err();
-        assert!(err.contains("NOAUTH"), "{err}");
-    }
-
-    /// A subscriber link on a loopback socket pair (nothing is sent through it).
-    fn test_link() -> (std::net::TcpListener, Link) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let link = Link {
-            role: Role::Subscriber,
-            stream,
-            token: Token(0),
-            connected: true,
-            rbuf: Vec::new(),
-            wbuf: Vec::new(),
-            wpos: 0,
-            readable: false,
-            awaiting: 0,
-            heard: Instant::now(),
-            waiting_since: None,
-            writable_registered: false,
-        };
-        (listener, link)
-    }
 }
