@@ -315,8 +315,8 @@ fn room_subscription_follows_local_members() {
 }
 
 /// Redis killed mid-test: local relay goes on and messages for other nodes are counted as
-/// dropped; Redis back on the same port: both nodes reconnect, resubscribe, and messages
-/// cross again.
+/// dropped; Redis back on the same port: both nodes reconnect (while a client keeps chatting,
+/// so replies to its messages are always pending), resubscribe, and messages cross again.
 #[test]
 fn redis_restart_keeps_local_relay_and_resumes_cross_node() {
     let Some(mut redis) = RedisServer::start() else {
@@ -330,6 +330,19 @@ fn redis_restart_keeps_local_relay_and_resumes_cross_node() {
     a1.send(Message::text("before")).unwrap();
     assert_eq!(recv(&mut b1), Message::text("before"));
     assert_eq!(recv(&mut a2), Message::text("before"));
+
+    // A client on A that talks every 2 ms to a room of its own, all through the test.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut chatter = connect(&a, "/noise");
+    let chatting = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                chatter.send(Message::text("noise")).unwrap();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
 
     redis.kill();
     wait_for("both nodes to notice", || {
@@ -356,6 +369,8 @@ fn redis_restart_keeps_local_relay_and_resumes_cross_node() {
     assert_eq!(recv(&mut a1), Message::text("and back"));
     assert_eq!(stat(&a, "redis_reconnects_total"), 1);
     assert_eq!(stat(&b, "redis_reconnects_total"), 1);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    chatting.join().unwrap();
 }
 
 /// A stalled Redis (SIGSTOP) neither stalls the loop nor grows memory: local relay delivers

@@ -47,6 +47,9 @@ pub(super) struct Link {
     pub(super) readable: bool,
     /// Replies Redis owes us: commands sent minus replies read.
     pub(super) awaiting: usize,
+    /// Replies still owed for the handshake (`AUTH`, the `SUBSCRIBE`s, `PING`). Redis answers
+    /// in order, so these are the first replies on the link, whatever is sent after them.
+    pub(super) handshake: usize,
     /// When the link last made progress: connected, or bytes arrived.
     pub(super) heard: Instant,
     /// Since when (the first turn that saw it) `awaiting` has been above zero.
@@ -76,6 +79,7 @@ impl Link {
             wpos: 0,
             readable: false,
             awaiting: 0,
+            handshake: 0,
             heard: now,
             waiting_since: None,
             writable_registered: true,

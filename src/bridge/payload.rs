@@ -59,6 +59,7 @@ impl Reader<'_> {
                 _ => true,
             };
             if is_reply {
+                link.handshake = link.handshake.saturating_sub(1);
                 link.awaiting = link
                     .awaiting
                     .checked_sub(1)
@@ -250,6 +251,7 @@ mod tests {
             wpos: 0,
             readable: false,
             awaiting: 0,
+            handshake: 0,
             heard: Instant::now(),
             waiting_since: None,
             writable_registered: false,
