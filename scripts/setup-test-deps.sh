@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 if ! command -v npm >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm python3-venv
 fi
+# Redis for the multi-node tests (tests/redis.rs start their own redis-server on a free port).
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server
+fi
 venv=target/interop-venv
 if ! cmp -s tests/clients/requirements.txt "$venv/.requirements" 2>/dev/null; then
   echo "setup: installing Python websockets into $venv"

@@ -71,6 +71,115 @@ pub struct Config {
     pub policy: Policy,
     /// How often a one-line summary is logged at info; zero turns it off.
     pub summary_interval: Duration,
+    /// Share rooms with other nodes through this Redis (`--redis`); `None`: this node alone.
+    pub redis: Option<RedisOptions>,
+}
+
+/// How a node shares its rooms with other nodes through Redis pub/sub (see `bridge.rs`).
+///
+/// Parsed even in a build without the `redis` feature, so that `--redis` there is a clear
+/// usage error rather than an unknown flag. Its `Debug` leaves the password out.
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// Redis' address, resolved once at start (a name that does not resolve is a usage error,
+    /// not something to retry).
+    pub addr: SocketAddr,
+    /// The URL as given, password masked: for logs.
+    pub url: String,
+    /// Credentials from the URL (`redis://user:password@host` or `redis://:password@host`),
+    /// sent with `AUTH` on every new connection: (user, password).
+    pub auth: Option<(Option<String>, String)>,
+    /// The database number from the URL path (`/2`). Redis pub/sub ignores databases, so a
+    /// non-zero one goes into the channel names instead: nodes on `/1` and `/2` of one Redis
+    /// do not hear each other.
+    pub db: u32,
+    /// This node's name in every message it publishes, so it can drop its own on their way
+    /// back (`--node-id`; default: the process id and start time, unique enough per process).
+    pub node_id: String,
+    /// Exit at start if Redis cannot be reached, instead of running local-only and retrying
+    /// (`--redis-required`).
+    pub required: bool,
+    /// Bytes of commands waiting to be written to Redis at most (`--redis-queue-bytes`); past
+    /// it a message is not published (counted as dropped) and is only relayed locally.
+    pub queue_bytes: usize,
+}
+
+/// Default Redis port.
+pub const REDIS_PORT: u16 = 6379;
+/// Default `--redis-queue-bytes`: 4 MiB, sixty-four 64 KiB messages.
+pub const DEFAULT_REDIS_QUEUE_BYTES: usize = 4 << 20;
+/// Longest `--node-id`, in bytes.
+pub const MAX_NODE_ID: usize = 64;
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("addr", &self.addr)
+            .field("url", &self.url)
+            .field("db", &self.db)
+            .field("node_id", &self.node_id)
+            .field("required", &self.required)
+            .field("queue_bytes", &self.queue_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisOptions {
+    /// Options for `url` with the defaults: a fresh node id, not required, 4 MiB queue.
+    pub fn new(url: &str) -> Result<RedisOptions, String> {
+        let rest = url
+            .strip_prefix("redis://")
+            .ok_or("expected redis://[[user]:password@]host[:port][/db] (no TLS: rediss:// is not supported)")?;
+        let (auth, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => {
+                let (user, password) = userinfo
+                    .split_once(':')
+                    .ok_or("credentials must be user:password or :password")?;
+                let user = (!user.is_empty()).then(|| user.to_owned());
+                (Some((user, password.to_owned())), rest)
+            }
+            None => (None, rest),
+        };
+        let (hostport, db) = match rest.split_once('/') {
+            Some((h, "")) => (h, 0),
+            Some((h, db)) => (h, db.parse().map_err(|_| "the database must be a number")?),
+            None => (rest, 0),
+        };
+        let hostport = if hostport.ends_with(']') || !hostport.contains(':') {
+            format!("{hostport}:{REDIS_PORT}")
+        } else {
+            hostport.to_owned()
+        };
+        let addr = parse_addr(&hostport)?;
+        let shown = match &auth {
+            Some((Some(user), _)) => format!("redis://{user}:***@{hostport}/{db}"),
+            Some((None, _)) => format!("redis://:***@{hostport}/{db}"),
+            None => format!("redis://{hostport}/{db}"),
+        };
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(RedisOptions {
+            addr,
+            url: shown,
+            auth,
+            db,
+            node_id: format!("{}-{:x}", std::process::id(), start.as_nanos() as u64),
+            required: false,
+            queue_bytes: DEFAULT_REDIS_QUEUE_BYTES,
+        })
+    }
+}
+
+/// `--node-id`: 1 to 64 of `A-Z a-z 0-9 . _ : -` (it is written into every published message).
+pub fn parse_node_id(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if s.is_empty() || s.len() > MAX_NODE_ID || !s.chars().all(ok) {
+        return Err(format!(
+            "1 to {MAX_NODE_ID} letters, digits, '.', '_', ':' or '-'"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 /// Default per-connection queue: 1 MiB, sixteen 64 KiB messages.
@@ -103,6 +212,7 @@ impl Default for Config {
             max_messages_per_sec: 0,
             policy: Policy::default(),
             summary_interval: Duration::from_secs(60),
+            redis: None,
         }
     }
 }
@@ -143,6 +253,15 @@ Options:
   --protocol NAME             a subprotocol to accept when a client offers it; repeatable,
                               in order of preference [default: none]
   --summary-interval TIME     how often to log a one-line summary; 0s = never [default: 60s]
+  --redis URL                 share rooms with other nodes through Redis pub/sub:
+                              redis://[[user]:password@]host[:port][/db]; a message sent on
+                              any node reaches its room on every node [default: this node alone]
+  --node-id ID                this node's name in what it publishes (letters, digits, . _ : -);
+                              must differ between nodes [default: process id and start time]
+  --redis-required            exit with an error if Redis is unreachable at start [default:
+                              warn, relay locally and keep retrying]
+  --redis-queue-bytes BYTES   commands waiting for a slow Redis; past it messages are relayed
+                              locally only (counted as dropped) [default: 4MiB]
   --log-level LEVEL           error, warn, info, debug or trace [default: info]
   -h, --help                  print this help
 
@@ -182,6 +301,7 @@ impl Config {
         let mut c = Config::default();
         let mut level = log::LevelFilter::Info;
         let (mut message_set, mut queue_set) = (false, false);
+        let (mut node_id, mut redis_required, mut redis_queue) = (None, false, None);
         let mut args = Args::new(args);
         while let Some(flag) = args.next_flag()? {
             match flag.as_str() {
@@ -220,6 +340,10 @@ impl Config {
                     c.policy.protocols.push(name);
                 }
                 "--summary-interval" => c.summary_interval = args.value(&flag, parse_time)?,
+                "--redis" => c.redis = Some(args.value(&flag, RedisOptions::new)?),
+                "--node-id" => node_id = Some(args.value(&flag, parse_node_id)?),
+                "--redis-required" => redis_required = true,
+                "--redis-queue-bytes" => redis_queue = Some(args.value(&flag, parse_bytes)?),
                 "--log-level" => level = args.value(&flag, parse_level)?,
                 "-h" | "--help" => return Ok(ServeCommand::Help),
                 _ => {
@@ -239,6 +363,19 @@ impl Config {
                 .max(c.max_message_bytes + MAX_FRAME_HEADER);
         }
         c.high_water_bytes = c.high_water_bytes.max(c.max_queue_bytes);
+        match &mut c.redis {
+            Some(r) => {
+                r.node_id = node_id.unwrap_or_else(|| r.node_id.clone());
+                r.required = redis_required;
+                r.queue_bytes = redis_queue.unwrap_or(r.queue_bytes);
+            }
+            None if node_id.is_some() || redis_required || redis_queue.is_some() => {
+                return Err(usage!(
+                    "--node-id, --redis-required and --redis-queue-bytes need --redis"
+                ))
+            }
+            None => {}
+        }
         c.validate()?;
         Ok(ServeCommand::Run(Box::new(c), level))
     }
@@ -269,6 +406,24 @@ impl Config {
         ];
         if let Some((name, _)) = zero.iter().find(|(_, d)| d.is_zero()) {
             return Err(usage!("{name} must be more than zero"));
+        }
+        if let Some(redis) = &self.redis {
+            if cfg!(not(feature = "redis")) {
+                return Err(usage!(
+                    "--redis: this chatloop was built without Redis support (cargo feature `redis`)"
+                ));
+            }
+            if self.mode == Mode::Echo {
+                return Err(usage!(
+                    "--redis shares chat rooms; it makes no sense with --echo"
+                ));
+            }
+            // A message is published as its frame plus the node id and the channel name.
+            if redis.queue_bytes < self.max_message_bytes + MAX_FRAME_HEADER + 1024 {
+                return Err(usage!(
+                    "--redis-queue-bytes must hold one whole message: at least --max-message-bytes + 1KiB"
+                ));
+            }
         }
         if self.max_connections == 0 || self.max_head_bytes < 64 {
             return Err(usage!(
@@ -462,5 +617,62 @@ mod tests {
             .unwrap_err()
             .0
             .contains("one whole message"));
+    }
+
+    /// A Redis URL gives the address, credentials and database; the password never reaches
+    /// the logged form; the Redis flags land in the options.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn redis_url_and_flags_parse() {
+        let c = run(&[
+            "--redis",
+            "redis://:s3cret@127.0.0.1/3",
+            "--node-id",
+            "eu-1",
+            "--redis-required",
+        ])
+        .unwrap();
+        let r = c.redis.unwrap();
+        assert_eq!(r.addr.to_string(), "127.0.0.1:6379");
+        assert_eq!(r.db, 3);
+        assert_eq!(r.auth, Some((None, "s3cret".to_owned())));
+        assert!(!r.url.contains("s3cret"), "{}", r.url);
+        assert!(!format!("{r:?}").contains("s3cret"), "{r:?}");
+        assert_eq!(r.node_id, "eu-1");
+        assert!(r.required);
+        assert_eq!(r.queue_bytes, DEFAULT_REDIS_QUEUE_BYTES);
+        let r = RedisOptions::new("redis://u:p@[::1]:7000").unwrap();
+        assert_eq!(r.addr.to_string(), "[::1]:7000");
+        assert_eq!(r.auth, Some((Some("u".to_owned()), "p".to_owned())));
+        assert_eq!(r.db, 0);
+    }
+
+    /// Redis mistakes are usage errors: wrong scheme, bad node id, flags without --redis,
+    /// Redis with --echo.
+    #[test]
+    fn redis_mistakes_are_usage_errors() {
+        assert!(run(&["--redis", "rediss://h"])
+            .unwrap_err()
+            .0
+            .contains("TLS"));
+        assert!(run(&["--redis", "redis://127.0.0.1:1", "--node-id", "a b"])
+            .unwrap_err()
+            .0
+            .contains("--node-id"));
+        assert!(run(&["--node-id", "a"])
+            .unwrap_err()
+            .0
+            .contains("need --redis"));
+        if cfg!(feature = "redis") {
+            assert!(run(&["--echo", "--redis", "redis://127.0.0.1"])
+                .unwrap_err()
+                .0
+                .contains("--echo"));
+        } else {
+            assert!(run(&["--redis", "redis://127.0.0.1"])
+                .unwrap_err()
+                .0
+                .contains("without Redis support"));
+        }
     }
 }

@@ -36,11 +36,14 @@
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
 //! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
+//! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
+//! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
 //!
 //! ## Invariants (things that never happen)
 //!
 //! 1. Only `server.rs` touches `Poll`/`Registry` and reads the clock; everything else is
-//!    handed `now`.
+//!    handed `now`. (One exception: the Redis bridge is handed the `Registry` to register its
+//!    own two sockets under their reserved tokens; see `bridge.rs` for why.)
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
@@ -58,6 +61,8 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "redis")]
+pub mod bridge;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
@@ -65,6 +70,8 @@ pub mod conn;
 pub mod http;
 pub mod hub;
 pub mod outbox;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod server;
 pub mod stats;
 

@@ -75,6 +75,11 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         .with_level(level)
         .with_module_level("tungstenite", level.min(log::LevelFilter::Info))
         .init();
+    // With --redis-required, a Redis that does not answer is an error now, not a warning later.
+    #[cfg(feature = "redis")]
+    if let Some(redis) = &config.redis {
+        chatloop::bridge::check_at_start(redis).map_err(Failure::Runtime)?;
+    }
     let mut server = Server::bind((*config).clone()).map_err(|e| {
         Failure::Runtime(std::io::Error::new(
             e.kind(),

@@ -11,6 +11,8 @@
 //!                 encode once, push a clone into each recipient's outbox
 //!                 (paused while a receiver is behind or the outboxes hold more than
 //!                 --high-water-bytes: TCP then slows the senders)
+//!  bridge_turn  → (with --redis) the Redis connections: publish what was relayed, deliver
+//!                 what other nodes sent to this node's members of the room (bridge.rs)
 //!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
 //!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
 //!                 state: WRITABLE only while bytes are queued; closed slots freed here,
@@ -49,6 +51,9 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 /// Token of SIGINT/SIGTERM delivery.
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// Tokens of the Redis bridge's subscriber and publisher connections (`--redis`, bridge.rs).
+#[cfg(feature = "redis")]
+const REDIS: [Token; 2] = [Token(usize::MAX - 3), Token(usize::MAX - 4)];
 
 /// Size of the one read buffer shared by all connections.
 const SCRATCH_BYTES: usize = 64 << 10;
@@ -107,6 +112,11 @@ pub struct Server {
     next_tick: Instant,
     /// Set once shutdown began: when the server gives up waiting for clients.
     shutdown_deadline: Option<Instant>,
+    /// With `--redis`: shares every room with the other nodes (bridge.rs). Its hooks here:
+    /// `run` dispatches its tokens and gives it a turn, `relay` publishes, a room appearing or
+    /// vanishing (`read_ready`, `remove`) (un)subscribes, `poll_timeout` wakes it.
+    #[cfg(feature = "redis")]
+    bridge: Option<crate::bridge::Bridge>,
 }
 
 /// Stops a running [`Server`] from another thread (tests, embedding programs).
@@ -161,6 +171,11 @@ impl Server {
             starved: false,
             next_tick: Instant::now(),
             shutdown_deadline: None,
+            #[cfg(feature = "redis")]
+            bridge: config
+                .redis
+                .as_ref()
+                .map(|r| crate::bridge::Bridge::new(r, REDIS, &config, Instant::now())),
             config,
         })
     }
@@ -205,10 +220,18 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept(now)?,
                     WAKER | SIGNALS => self.check_stop(now),
+                    #[cfg(feature = "redis")]
+                    t if REDIS.contains(&t) => {
+                        if let Some(bridge) = &mut self.bridge {
+                            bridge.on_event(event);
+                        }
+                    }
                     Token(id) => self.on_event(id, event, now),
                 }
             }
             self.read_ready(now);
+            #[cfg(feature = "redis")]
+            self.bridge_turn(now);
             if now >= self.next_tick {
                 self.tick(now);
             }
@@ -240,6 +263,10 @@ impl Server {
             Some(self.next_tick),
             self.accept_retry,
             self.shutdown_deadline,
+            #[cfg(feature = "redis")]
+            self.bridge
+                .as_ref()
+                .and_then(|b| b.deadline(now, self.paused)),
         ]
         .into_iter()
         .flatten()
@@ -370,7 +397,13 @@ impl Server {
             mark_dirty(conn, id, &mut self.dirty);
             match wants {
                 Some(Wants::Join(room)) => {
-                    conn.room = Some(self.hub.join(&room, id));
+                    let room_id = self.hub.join(&room, id);
+                    conn.room = Some(room_id);
+                    // The room's first member here: hear the other nodes' messages for it.
+                    #[cfg(feature = "redis")]
+                    if let (Some(bridge), [_]) = (&mut self.bridge, self.hub.members(room_id)) {
+                        bridge.subscribe(room_id, &room);
+                    }
                     self.open += 1;
                     self.stats.upgraded += 1;
                     if self.config.max_per_ip > 0 {
@@ -394,32 +427,60 @@ impl Server {
     /// encoded frame, one refcount per recipient; counts it in both modes. (An echo is already
     /// queued by the connection itself.)
     fn relay(&mut self, from: ConnId, room: crate::hub::RoomId, now: Instant) {
-        for frame in self.inbox.drain(..) {
+        // Taken out for the loop (`deliver` needs `&mut self`) and put back to keep its buffer.
+        let mut inbox = std::mem::take(&mut self.inbox);
+        for frame in inbox.drain(..) {
             self.stats.messages_in += 1;
             self.stats.bytes_in += frame.len() as u64;
-            let targets = match self.config.mode {
-                Mode::Chat => self.hub.members(room),
+            if self.config.mode == Mode::Echo {
                 // The connection queued its echo itself, in order with its control frames
                 // (see `Conn::feed_ws`); only count it here.
-                Mode::Echo => {
-                    self.stats.deliveries += 1;
-                    continue;
-                }
-            };
-            for &to in targets {
-                if to == from {
-                    continue;
-                }
-                // Members are live slab entries: they leave the room before their slot is freed.
-                let conn = &mut self.conns[to];
-                if conn.send(frame.clone(), now).is_err() {
-                    warn!("conn={to} slow consumer: {} bytes queued", conn.queued());
-                    conn.drop_slow_consumer(now);
-                } else {
-                    self.stats.deliveries += 1;
-                }
-                mark_dirty(conn, to, &mut self.dirty);
+                self.stats.deliveries += 1;
+                continue;
             }
+            // The room's members on the other nodes (never blocks: see bridge.rs).
+            #[cfg(feature = "redis")]
+            if let Some(bridge) = &mut self.bridge {
+                bridge.publish(room, &frame);
+            }
+            self.deliver(room, &frame, Some(from), now);
+        }
+        self.inbox = inbox;
+    }
+
+    /// Queues `frame` for every member of `room` except `except` (the sender, when local).
+    fn deliver(
+        &mut self,
+        room: crate::hub::RoomId,
+        frame: &Bytes,
+        except: Option<ConnId>,
+        now: Instant,
+    ) {
+        for &to in self.hub.members(room) {
+            if Some(to) == except {
+                continue;
+            }
+            // Members are live slab entries: they leave the room before their slot is freed.
+            let conn = &mut self.conns[to];
+            if conn.send(frame.clone(), now).is_err() {
+                warn!("conn={to} slow consumer: {} bytes queued", conn.queued());
+                conn.drop_slow_consumer(now);
+            } else {
+                self.stats.deliveries += 1;
+            }
+            mark_dirty(conn, to, &mut self.dirty);
+        }
+    }
+
+    /// The Redis bridge's turn: its connections and timers; then what other nodes sent goes
+    /// to this node's members of the room (see bridge.rs).
+    #[cfg(feature = "redis")]
+    fn bridge_turn(&mut self, now: Instant) {
+        let Some(bridge) = &mut self.bridge else {
+            return;
+        };
+        for (room, frame) in bridge.turn(self.poll.registry(), now, self.paused) {
+            self.deliver(room, &frame, None, now);
         }
     }
 
@@ -486,6 +547,10 @@ impl Server {
             behind: self.meter.behind(),
             paused: self.paused,
             rss_bytes: stats::rss_bytes(),
+            #[cfg(feature = "redis")]
+            redis: self.bridge.as_ref().map(|b| b.counters()),
+            #[cfg(not(feature = "redis"))]
+            redis: None,
         }
     }
 
@@ -544,6 +609,11 @@ impl Server {
         };
         if let Some(room) = conn.room {
             debug!("conn={id} left room {}", self.hub.name(room));
+            // The room's last member here: stop hearing the other nodes' messages for it.
+            #[cfg(feature = "redis")]
+            if let (Some(bridge), [_]) = (&mut self.bridge, self.hub.members(room)) {
+                bridge.unsubscribe(room);
+            }
             self.hub.leave(room, id);
             self.open -= 1;
             if let Some(n) = self.per_ip.get_mut(&conn.peer) {

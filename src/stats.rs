@@ -56,6 +56,25 @@ pub struct Gauges {
     pub paused: bool,
     /// Resident memory of the process in bytes, if the platform tells (Linux `/proc`).
     pub rss_bytes: Option<u64>,
+    /// The Redis bridge's counters, when the node runs with `--redis`.
+    pub redis: Option<RedisCounters>,
+}
+
+/// What the Redis bridge (`bridge.rs`) counts; it keeps these itself and the server copies
+/// them into [`Gauges`] for a report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RedisCounters {
+    /// Messages written to the publish queue toward Redis.
+    pub published: u64,
+    /// Messages from other nodes delivered to a local room.
+    pub received: u64,
+    /// Messages not published (Redis down, or its queue over `--redis-queue-bytes`) or
+    /// received in a form we could not deliver: they reached local members only.
+    pub dropped: u64,
+    /// Connections to Redis re-established after a loss (the first one at start not counted).
+    pub reconnects: u64,
+    /// Both connections are up and subscribed: messages cross nodes right now.
+    pub connected: bool,
 }
 
 impl Stats {
@@ -120,6 +139,15 @@ impl Stats {
         s.push('}');
         if let Some(rss) = g.rss_bytes {
             let _ = write!(s, ",\"rss_bytes\":{rss}");
+        }
+        if let Some(r) = g.redis {
+            let _ = write!(
+                s,
+                ",\"redis_connected\":{},\"redis_published_total\":{},\
+                 \"redis_received_total\":{},\"redis_dropped_total\":{},\
+                 \"redis_reconnects_total\":{}",
+                r.connected, r.published, r.received, r.dropped, r.reconnects
+            );
         }
         s.push_str("}\n");
         s
@@ -221,6 +249,38 @@ impl Stats {
                 rss,
             );
         }
+        if let Some(r) = g.redis {
+            metric(
+                "redis_connected",
+                "gauge",
+                "1 while the Redis bridge is connected and subscribed.",
+                r.connected as u64,
+            );
+            metric(
+                "redis_published_total",
+                "counter",
+                "Messages published to Redis.",
+                r.published,
+            );
+            metric(
+                "redis_received_total",
+                "counter",
+                "Messages from other nodes delivered locally.",
+                r.received,
+            );
+            metric(
+                "redis_dropped_total",
+                "counter",
+                "Messages that did not cross nodes (Redis down or slow, or undeliverable).",
+                r.dropped,
+            );
+            metric(
+                "redis_reconnects_total",
+                "counter",
+                "Connections to Redis re-established after a loss.",
+                r.reconnects,
+            );
+        }
         s.push_str("# HELP chatloop_closes_sent_total Close frames sent, by close code.\n");
         s.push_str("# TYPE chatloop_closes_sent_total counter\n");
         push_labelled(&mut s, &CLOSE_CODES, &self.closes_sent, "", |k, v| {
@@ -238,10 +298,21 @@ impl Stats {
 
     /// One line for the periodic log summary.
     pub fn summary(&self, g: &Gauges) -> String {
-        format!(
+        let mut line = format!(
             "{} open, {} rooms, {} in, {} delivered, {} queued bytes, {} slow consumers dropped",
             g.open, g.rooms, self.messages_in, self.deliveries, g.queued_bytes, self.slow_consumers
-        )
+        );
+        if let Some(r) = g.redis {
+            let _ = write!(
+                line,
+                "; redis {}: {} published, {} received, {} dropped",
+                if r.connected { "up" } else { "down" },
+                r.published,
+                r.received,
+                r.dropped
+            );
+        }
+        line
     }
 }
 
@@ -286,6 +357,7 @@ mod tests {
             behind: 0,
             paused: false,
             rss_bytes: None,
+            redis: None,
         }
     }
 
@@ -321,5 +393,32 @@ mod tests {
             assert!(name.starts_with("chatloop_"), "{line}");
             value.parse::<f64>().unwrap();
         }
+    }
+
+    /// The Redis counters appear in both reports only when the bridge runs.
+    #[test]
+    fn redis_counters_appear_only_with_the_bridge() {
+        let st = Stats::default();
+        assert!(!st.to_json(&gauges()).contains("redis"));
+        assert!(!st.to_prometheus(&gauges()).contains("redis"));
+        let g = Gauges {
+            redis: Some(RedisCounters {
+                published: 3,
+                dropped: 1,
+                connected: true,
+                ..RedisCounters::default()
+            }),
+            ..gauges()
+        };
+        let json = st.to_json(&g);
+        assert!(json.contains("\"redis_connected\":true"), "{json}");
+        assert!(json.contains("\"redis_published_total\":3"), "{json}");
+        assert!(json.contains("\"redis_dropped_total\":1"), "{json}");
+        let text = st.to_prometheus(&g);
+        assert!(text.contains("chatloop_redis_connected 1\n"), "{text}");
+        assert!(
+            text.contains("chatloop_redis_reconnects_total 0\n"),
+            "{text}"
+        );
     }
 }
