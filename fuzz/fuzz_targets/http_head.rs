@@ -52,6 +52,10 @@ fuzz_target!(|data: &[u8]| {
         Reply::Report(report) => {
             let _ = http::ok(report.content_type(), "{}", request.method == "HEAD");
         }
+        Reply::Page => {
+            let page = http::page(request.method == "HEAD");
+            assert!(page.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        }
         Reply::Answer(status) => {
             let answer = http::response(status, request.method == "HEAD");
             assert!(answer.starts_with(b"HTTP/1.1 "));
