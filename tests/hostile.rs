@@ -95,25 +95,6 @@ fn close_code_for(addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
     u16::from_be_bytes([payload[0], payload[1]])
 }
 
-/// `/stats` as text (the JSON body only).
-fn stats(addr: std::net::SocketAddr) -> String {
-    let mut s = raw(addr);
-    s.write_all(b"GET /stats HTTP/1.1\r\n\r\n").unwrap();
-    let text = String::from_utf8(read_to_end(&mut s)).unwrap();
-    text[text.find("\r\n\r\n").unwrap() + 4..].to_owned()
-}
-
-/// One number from the `/stats` JSON, e.g. `"slow_consumers_total"`.
-fn stat(json: &str, key: &str) -> u64 {
-    let at = json.find(&format!("\"{key}\":")).expect(key) + key.len() + 3;
-    json[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Two clients in one room can still chat: the server is alive and serving.
 fn assert_still_serving(server: &TestServer) {
     let mut a = connect(server, "/alive");
@@ -359,7 +340,7 @@ fn ping_flood_without_reading_is_dropped_as_slow_consumer() {
         sent >> 10,
         started.elapsed()
     );
-    let json = stats(server.addr);
+    let json = stats_body(server.addr);
     assert_eq!(stat(&json, "slow_consumers_total"), 1, "{json}");
     assert_eq!(stat(&json, "1008"), 1, "closed with 1008: {json}");
     assert!(stat(&json, "queued_bytes") < 64 << 10, "{json}");

@@ -7,16 +7,8 @@
 mod common;
 
 use common::*;
-use std::io::Write;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
-
-/// Sends a plain GET and returns the whole response as text.
-fn get(server: &TestServer, path: &str) -> String {
-    let mut s = raw(server.addr);
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    String::from_utf8(read_to_end(&mut s)).unwrap()
-}
 
 /// `/stats` counts messages, deliveries, rooms and close codes as they happen.
 #[test]
@@ -34,7 +26,7 @@ fn stats_count_what_happened() {
     // The 1009 is counted when the connection is freed; give the server a moment.
     let mut stats = String::new();
     for _ in 0..50 {
-        stats = get(&server, "/stats");
+        stats = http_get(server.addr, "/stats");
         if stats.contains("\"1009\":1") {
             break;
         }
@@ -60,7 +52,7 @@ fn stats_count_what_happened() {
 fn metrics_are_prometheus_text() {
     let server = TestServer::start();
     let _a = connect(&server, "/");
-    let text = get(&server, "/metrics");
+    let text = http_get(server.addr, "/metrics");
     assert!(text.contains("Content-Type: text/plain; version=0.0.4"));
     assert!(text.contains("# TYPE chatloop_connections_open gauge\nchatloop_connections_open 1\n"));
     assert!(text.contains("chatloop_closes_sent_total{code=\"1002\"} 0\n"));

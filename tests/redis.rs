@@ -225,23 +225,7 @@ fn node(redis: &RedisServer, node: &str) -> TestServer {
 
 /// A number from `/stats` (JSON), e.g. `redis_dropped_total`; booleans read as 0 or 1.
 fn stat(server: &TestServer, name: &str) -> u64 {
-    let mut s = raw(server.addr);
-    write!(s, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let text = String::from_utf8(read_to_end(&mut s)).unwrap();
-    let key = format!("\"{name}\":");
-    let rest = &text[text
-        .find(&key)
-        .unwrap_or_else(|| panic!("{name} in {text}"))
-        + key.len()..];
-    let value: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
-    match value.as_str() {
-        "true" => 1,
-        "false" => 0,
-        n => n.parse().unwrap(),
-    }
+    common::stat(&stats_body(server.addr), name)
 }
 
 /// A message sent on node A reaches the room's members on node B, text and binary byte for

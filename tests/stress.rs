@@ -95,25 +95,6 @@ fn fit_clients(want: usize, per_client: usize) -> usize {
     want.min(room)
 }
 
-/// The server's `/stats` JSON body.
-fn stats(addr: SocketAddr) -> String {
-    let mut s = raw(addr);
-    s.write_all(b"GET /stats HTTP/1.1\r\n\r\n").unwrap();
-    let text = String::from_utf8(read_to_end(&mut s)).unwrap();
-    text[text.find("\r\n\r\n").expect("a response") + 4..].to_owned()
-}
-
-/// One number from the `/stats` JSON, e.g. `"sockets"` or `"408"`.
-fn stat(json: &str, key: &str) -> u64 {
-    let at = json.find(&format!("\"{key}\":")).expect(key) + key.len() + 3;
-    json[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Open descriptors of process `pid`.
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -126,7 +107,7 @@ fn fd_count(pid: u32) -> usize {
 fn wait_until_idle(addr: SocketAddr, limit: Duration) -> String {
     let until = Instant::now() + limit;
     loop {
-        let json = stats(addr);
+        let json = stats_body(addr);
         if stat(&json, "sockets") == 1 && stat(&json, "connections_open") == 0 {
             return json;
         }
@@ -313,7 +294,7 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
         .collect();
     // Everyone is in the room once the server has counted them.
     let until = Instant::now() + READ_TIMEOUT;
-    while stat(&stats(addr), "connections_open") < (healthy + stuck) as u64 {
+    while stat(&stats_body(addr), "connections_open") < (healthy + stuck) as u64 {
         assert!(Instant::now() < until, "clients never all joined");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -360,7 +341,7 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
     // --close-timeout passed (the stuck ones never take it), so give it that long.
     let until = Instant::now() + Duration::from_secs(5);
     let json = loop {
-        let json = stats(addr);
+        let json = stats_body(addr);
         if stat(&json, "slow_consumers_total") as usize >= stuck || Instant::now() > until {
             break json;
         }
@@ -495,7 +476,7 @@ fn slowloris(n: usize, timeout: Duration) {
         assert_eq!(recv(&mut b), Message::text(format!("{i}")));
         worst = worst.max(t.elapsed());
     }
-    let json = stats(addr);
+    let json = stats_body(addr);
     if started.elapsed() < timeout {
         assert!(stat(&json, "sockets") as usize >= n, "all held: {json}");
     }

@@ -59,17 +59,9 @@ pub(super) struct Link {
 }
 
 impl Link {
-    /// Starts a non-blocking connect to `opts.addr` and registers it; queues `AUTH` if needed.
-    pub(super) fn connect(
-        role: Role,
-        opts: &RedisOptions,
-        token: Token,
-        registry: &Registry,
-        now: Instant,
-    ) -> io::Result<Link> {
-        let mut stream = TcpStream::connect(opts.addr)?;
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link {
+    /// A link over `stream`, not yet connected, with nothing queued or awaited.
+    pub(super) fn new(role: Role, stream: TcpStream, token: Token, now: Instant) -> Link {
+        Link {
             role,
             stream,
             token,
@@ -82,8 +74,22 @@ impl Link {
             handshake: 0,
             heard: now,
             waiting_since: None,
-            writable_registered: true,
-        };
+            writable_registered: false,
+        }
+    }
+
+    /// Starts a non-blocking connect to `opts.addr` and registers it; queues `AUTH` if needed.
+    pub(super) fn connect(
+        role: Role,
+        opts: &RedisOptions,
+        token: Token,
+        registry: &Registry,
+        now: Instant,
+    ) -> io::Result<Link> {
+        let mut stream = TcpStream::connect(opts.addr)?;
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut link = Link::new(role, stream, token, now);
+        link.writable_registered = true;
         if let Some((user, password)) = &opts.auth {
             match user {
                 Some(user) => link.send(&[b"AUTH", user.as_bytes(), password.as_bytes()]),

@@ -241,21 +241,8 @@ mod tests {
     fn test_link() -> (std::net::TcpListener, Link) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let link = Link {
-            role: Role::Subscriber,
-            stream,
-            token: Token(0),
-            connected: true,
-            rbuf: Vec::new(),
-            wbuf: Vec::new(),
-            wpos: 0,
-            readable: false,
-            awaiting: 0,
-            handshake: 0,
-            heard: Instant::now(),
-            waiting_since: None,
-            writable_registered: false,
-        };
+        let mut link = Link::new(Role::Subscriber, stream, Token(0), Instant::now());
+        link.connected = true;
         (listener, link)
     }
 }

@@ -226,3 +226,37 @@ pub fn upgrade_request(path: &str) -> String {
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
     )
 }
+
+/// Sends a plain `GET path` to `addr` and returns the whole response as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::Write;
+    let mut s = raw(addr);
+    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    String::from_utf8(read_to_end(&mut s)).unwrap()
+}
+
+/// The server's `/stats` JSON body.
+pub fn stats_body(addr: SocketAddr) -> String {
+    let text = http_get(addr, "/stats");
+    text[text.find("\r\n\r\n").expect("a response") + 4..].to_owned()
+}
+
+/// One value from the `/stats` JSON, e.g. `"sockets"` or `"1008"`; `true`/`false` read as 1/0.
+pub fn stat(json: &str, key: &str) -> u64 {
+    let pattern = format!("\"{key}\":");
+    let at = json
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("{key} in {json}"))
+        + pattern.len();
+    let value: String = json[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    match value.as_str() {
+        "true" => 1,
+        "false" => 0,
+        n => n
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a number in {json}")),
+    }
+}
