@@ -63,6 +63,7 @@
 pub mod bench;
 #[cfg(feature = "redis")]
 pub mod bridge;
+pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod config;
