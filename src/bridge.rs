@@ -71,10 +71,11 @@
 mod link;
 mod payload;
 
-use crate::config::{Config, RedisOptions, MAX_FRAME_HEADER, MAX_NODE_ID};
+use crate::config::{Config, RedisOptions, MAX_NODE_ID};
 use crate::hub::RoomId;
 use crate::redis::{self, Status, Value};
 use crate::stats::RedisCounters;
+use crate::wire::MAX_FRAME_HEADER;
 use bytes::Bytes;
 use link::{Link, Role, READ_CHUNK};
 use log::{debug, info, warn};
@@ -583,7 +584,7 @@ mod tests {
         let config = Config::default();
         let tokens = [Token(1), Token(2)];
         let mut bridge = Bridge::new(&redis.options(), tokens, &config, Instant::now());
-        bridge.subscribe(0, "/r");
+        bridge.subscribe(RoomId(0), "/r");
         bridge.turn(poll.registry(), Instant::now(), false); // Down → Connecting
         assert!(matches!(bridge.state, State::Connecting { .. }));
         for _ in 0..2 {
@@ -591,8 +592,8 @@ mod tests {
             peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             redis.peers.push(peer);
         }
-        let frame = crate::conn::encode(&tungstenite::Message::text("early"));
-        bridge.publish(0, &frame);
+        let frame = crate::wire::encode(&tungstenite::Message::text("early"));
+        bridge.publish(RoomId(0), &frame);
         assert_eq!(bridge.counters().published, 1);
         assert_eq!(bridge.counters().dropped, 0);
         // Read what each connection sent until the handshake's PING, then answer only that:

@@ -10,6 +10,7 @@
 
 use crate::cli::{parse_addr, parse_level, usage};
 use crate::http::Policy;
+use crate::wire::MAX_FRAME_HEADER;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -189,8 +190,6 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 10;
 /// Default message cap in echo mode: 16 MiB, the largest message of the Autobahn suite (9.*).
 pub const ECHO_MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Worst-case frame header (RFC 6455 §5.2: 2 + 8 bytes of length, no mask from a server).
-pub const MAX_FRAME_HEADER: usize = 10;
 
 impl Default for Config {
     fn default() -> Config {

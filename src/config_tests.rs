@@ -1,6 +1,7 @@
 //! `chatloop serve`'s flags: defaults, spellings, units and the mistakes they catch.
 
 use super::*;
+use crate::wire::MAX_FRAME_HEADER;
 
 fn run(args: &[&str]) -> Result<Config, UsageError> {
     match Config::from_args(args.iter().map(|s| s.to_string()))? {
