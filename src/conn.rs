@@ -48,8 +48,10 @@
 //! [`WebSocketContext`] owns RFC 6455 framing, masking, fragment reassembly, UTF-8 checks and the
 //! closing handshake (through the [`Wire`], `wire.rs`); this file moves bytes between the
 //! socket and those two and turns every failure into a close reason (invariant: a connection's
-//! failure never leaves the connection). The HTTP phases are in `conn/request.rs`, the
-//! WebSocket phases in `conn/websocket.rs`.
+//! failure never leaves the connection). This file is the type, its phases and the seam; beside
+//! it are the HTTP phases (`conn/request.rs`), the WebSocket phases and closing
+//! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers) and
+//! the shared read buffer (`conn/scratch.rs`).
 //!
 //! Two buffers make a connection cheap when idle: input is read into the server's one shared
 //! [`Scratch`] buffer and reaches tungstenite through a small window (`READ_WINDOW`), and
@@ -58,6 +60,7 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
+mod output;
 mod request;
 mod scratch;
 mod websocket;
@@ -70,7 +73,7 @@ use crate::hub::ConnId;
 use crate::outbox::{Meter, Outbox};
 use crate::wire::Wire;
 use bytes::Bytes;
-use log::{debug, warn};
+use log::debug;
 use request::Handshake;
 use scratch::Fill;
 use std::fmt;
@@ -370,100 +373,6 @@ impl<S: Socket> Conn<S> {
         if self.outcome == Outcome::Quiet {
             self.outcome = outcome;
         }
-    }
-
-    /// _Fail the WebSocket Connection_ (RFC 6455 §7.1.7): send a Close with `code` after what
-    /// is already queued, then linger without waiting for the peer's Close.
-    fn fail(&mut self, code: CloseCode, why: &str, now: Instant) {
-        self.send_close(code, why);
-        self.set_phase(
-            Phase::LINGER,
-            now,
-            &format_args!("{} {why}", u16::from(code)),
-        );
-    }
-
-    /// Starts the closing handshake from our side (RFC 6455 §7.1.2): Close, then wait in
-    /// Closing for the peer's. Used for shutdown (1001) and idle peers (1001). A request not
-    /// yet upgraded is answered 503 instead.
-    pub fn close(&mut self, code: CloseCode, why: &str, now: Instant) {
-        match self.phase {
-            Phase::Open { .. } => {
-                self.send_close(code, why);
-                self.change_phase(now, &why, |phase| match phase {
-                    Phase::Open { ws, .. } => Phase::Closing { ws },
-                    other => other,
-                });
-            }
-            Phase::Request { .. } | Phase::Upgrading(_) => {
-                self.answer(Status::ServiceUnavailable, false, now);
-            }
-            Phase::Closing { .. } | Phase::Linger { .. } | Phase::Closed => {}
-        }
-    }
-
-    /// Queues a frame the server relays (a broadcast, or an echo). See [`Sent`]: a full outbox
-    /// makes this connection a slow consumer, dropped here.
-    pub fn send(&mut self, frame: Bytes, now: Instant) -> Sent {
-        if !self.is_open() {
-            return Sent::Skipped;
-        }
-        if self.outbox.push(frame).is_err() {
-            warn!(
-                "conn={} slow consumer: {} bytes queued",
-                self.id,
-                self.queued()
-            );
-            self.drop_slow_consumer(now);
-            return Sent::Dropped;
-        }
-        self.stalled_since.get_or_insert(now);
-        Sent::Queued
-    }
-
-    /// A peer that does not read what it is sent while others do: drop its backlog and close
-    /// with 1008 (RFC 6455 §7.4.1: policy violation). The Close goes out only if the socket
-    /// takes it; a peer this far behind may never see it, and the lingering close times out.
-    pub fn drop_slow_consumer(&mut self, now: Instant) {
-        self.record(Outcome::SlowConsumer);
-        self.outbox.discard();
-        self.fail(CloseCode::Policy, "slow consumer", now);
-    }
-
-    /// Writes queued bytes until the socket would block or the outbox is empty; in Linger, then
-    /// sends FIN. Called for WRITABLE events and for every connection touched in a turn.
-    /// Returns the bytes written.
-    pub fn flush(&mut self, now: Instant) -> usize {
-        if self.is_closed() {
-            return 0;
-        }
-        let written = match self.outbox.write_to(&mut self.socket) {
-            Ok(0) => 0,
-            Ok(n) => {
-                self.stalled_since = Some(now);
-                n
-            }
-            Err(e) => {
-                self.set_phase(Phase::Closed, now, &format_args!("write error: {e}"));
-                return 0;
-            }
-        };
-        if !self.outbox.is_empty() {
-            return written;
-        }
-        self.stalled_since = None;
-        if let Phase::Linger {
-            peer_eof,
-            fin_sent: fin_sent @ false,
-        } = &mut self.phase
-        {
-            *fin_sent = true;
-            // An error here means the peer is gone already: nothing left to wait for.
-            if self.socket.shutdown_write().is_err() || *peer_eof {
-                self.set_phase(Phase::Closed, now, &"closed");
-            }
-        }
-        written
     }
 
     /// Checks this connection's deadlines. Called once per tick (see `Config::tick`).

@@ -1,5 +1,5 @@
 //! The WebSocket phases of a connection (Open, Closing): feeding tungstenite, one message at a
-//! time, the message-rate limit, and our Close.
+//! time, the message-rate limit, and the closing handshake from our side.
 //!
 //! tungstenite does the protocol (RFC 6455 framing, unmasking, reassembly, UTF-8, control
 //! frames, the closing handshake); here its results become [`Action::Message`]s for the
@@ -7,6 +7,7 @@
 
 use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
 use crate::config::Config;
+use crate::http::Status;
 use crate::wire::{encode, Wire};
 use std::io;
 use std::time::Instant;
@@ -150,6 +151,36 @@ impl<S: Socket> Conn<S> {
         };
         self.fail(code, why, now);
         None
+    }
+
+    /// _Fail the WebSocket Connection_ (RFC 6455 §7.1.7): send a Close with `code` after what
+    /// is already queued, then linger without waiting for the peer's Close.
+    pub(super) fn fail(&mut self, code: CloseCode, why: &str, now: Instant) {
+        self.send_close(code, why);
+        self.set_phase(
+            Phase::LINGER,
+            now,
+            &format_args!("{} {why}", u16::from(code)),
+        );
+    }
+
+    /// Starts the closing handshake from our side (RFC 6455 §7.1.2): Close, then wait in
+    /// Closing for the peer's. Used for shutdown (1001) and idle peers (1001). A request not
+    /// yet upgraded is answered 503 instead.
+    pub fn close(&mut self, code: CloseCode, why: &str, now: Instant) {
+        match self.phase {
+            Phase::Open { .. } => {
+                self.send_close(code, why);
+                self.change_phase(now, &why, |phase| match phase {
+                    Phase::Open { ws, .. } => Phase::Closing { ws },
+                    other => other,
+                });
+            }
+            Phase::Request { .. } | Phase::Upgrading(_) => {
+                self.answer(Status::ServiceUnavailable, false, now);
+            }
+            Phase::Closing { .. } | Phase::Linger { .. } | Phase::Closed => {}
+        }
     }
 
     /// Queues a Close frame through tungstenite, which records that it was sent.
