@@ -11,6 +11,7 @@
 //! missing from the other.
 
 use std::fmt::Write as _;
+use Value::{Count, Flag};
 
 /// Close codes we count separately (RFC 6455 §7.4.1); anything else goes under "other".
 const CLOSE_CODES: [u16; 7] = [1000, 1001, 1002, 1007, 1008, 1009, 1011];
@@ -240,12 +241,15 @@ impl Kind {
     }
 }
 
+/// Reads one value, or `None` where it does not apply.
+type ReadOne = fn(&Stats, &Gauges) -> Option<Value>;
+
 /// How an entry reads its value(s).
 #[derive(Clone, Copy)]
 enum Reading {
     /// One value, or `None` where it does not apply (no Redis bridge, no `/proc`): then the
     /// entry is left out of both reports.
-    One(fn(&Stats, &Gauges) -> Option<Value>),
+    One(ReadOne),
     /// One value per bucket of `keys` (then "other"): a JSON object, or Prometheus samples
     /// labelled `label`.
     ByLabel {
@@ -270,140 +274,86 @@ struct Metric {
     value: Reading,
 }
 
-/// Shorthands for the table.
-const fn gauge(
-    name: &'static str,
-    help: &'static str,
-    read: fn(&Stats, &Gauges) -> Option<Value>,
-) -> Metric {
+/// A table entry with one gauge value.
+const fn gauge(name: &'static str, help: &'static str, read: ReadOne) -> Metric {
+    one(Kind::Gauge, name, help, read)
+}
+
+/// A table entry with one counter value.
+const fn counter(name: &'static str, help: &'static str, read: ReadOne) -> Metric {
+    one(Kind::Counter, name, help, read)
+}
+
+/// A table entry with one value.
+const fn one(kind: Kind, name: &'static str, help: &'static str, read: ReadOne) -> Metric {
     Metric {
         name,
-        kind: Kind::Gauge,
+        kind,
         help,
         value: Reading::One(read),
     }
 }
 
-const fn counter(
+/// A table entry with one value per bucket (a labelled Prometheus counter).
+const fn by_label(
     name: &'static str,
     help: &'static str,
-    read: fn(&Stats, &Gauges) -> Option<Value>,
+    label: &'static str,
+    keys: &'static [u16],
+    values: fn(&Stats) -> &[u64],
 ) -> Metric {
     Metric {
         name,
         kind: Kind::Counter,
         help,
-        value: Reading::One(read),
+        value: Reading::ByLabel {
+            label,
+            keys,
+            values,
+        },
     }
 }
 
 /// Every entry of `/stats` and `/metrics`, in order: one table, so a value cannot be in one
 /// report and missing from the other.
+#[rustfmt::skip] // one entry per line reads as the table it is
 const METRICS: &[Metric] = &[
-    gauge("connections_open", "Open WebSocket connections.", |_, g| {
-        Some(Value::Count(g.open as u64))
-    }),
-    gauge("sockets", "Sockets held, in any phase.", |_, g| {
-        Some(Value::Count(g.sockets as u64))
-    }),
-    gauge("rooms", "Rooms with members.", |_, g| {
-        Some(Value::Count(g.rooms as u64))
-    }),
-    gauge("queued_bytes", "Bytes queued in all outboxes.", |_, g| {
-        Some(Value::Count(g.queued_bytes as u64))
-    }),
-    gauge(
-        "behind",
-        "Connections over half their queue cap.",
-        |_, g| Some(Value::Count(g.behind as u64)),
-    ),
-    gauge(
-        "reading_paused",
-        "1 while reading is paused for backpressure.",
-        |_, g| Some(Value::Flag(g.paused)),
-    ),
-    counter("accepted_total", "TCP connections accepted.", |s, _| {
-        Some(Value::Count(s.accepted))
-    }),
-    counter(
-        "refused_total",
-        "TCP connections refused at accept.",
-        |s, _| Some(Value::Count(s.refused)),
-    ),
-    counter("upgraded_total", "WebSocket upgrades completed.", |s, _| {
-        Some(Value::Count(s.upgraded))
-    }),
-    counter("messages_in_total", "Data messages received.", |s, _| {
-        Some(Value::Count(s.messages_in))
-    }),
-    counter(
-        "bytes_in_total",
-        "Bytes of received messages, framed.",
-        |s, _| Some(Value::Count(s.bytes_in)),
-    ),
-    counter(
-        "deliveries_total",
-        "Messages queued for a recipient.",
-        |s, _| Some(Value::Count(s.deliveries)),
-    ),
-    counter("bytes_out_total", "Bytes written to sockets.", |s, _| {
-        Some(Value::Count(s.bytes_out))
-    }),
-    counter(
-        "slow_consumers_total",
-        "Connections dropped as slow consumers.",
-        |s, _| Some(Value::Count(s.slow_consumers)),
-    ),
-    Metric {
-        name: "closes_sent_total",
-        kind: Kind::Counter,
-        help: "Close frames sent, by close code.",
-        value: Reading::ByLabel {
-            label: "code",
-            keys: &CLOSE_CODES,
-            values: |s| &s.closes_sent,
-        },
-    },
-    Metric {
-        name: "http_answers_total",
-        kind: Kind::Counter,
-        help: "HTTP answers instead of an upgrade, by status.",
-        value: Reading::ByLabel {
-            label: "status",
-            keys: &HTTP_STATUSES,
-            values: |s| &s.http_answers,
-        },
-    },
-    gauge(
-        "resident_memory_bytes",
-        "Resident memory of the process.",
-        |_, g| g.rss_bytes.map(Value::Count),
-    ),
-    gauge(
-        "redis_connected",
-        "1 while the Redis bridge is connected and subscribed.",
-        |_, g| g.redis.map(|r| Value::Flag(r.connected)),
-    ),
-    counter(
-        "redis_published_total",
-        "Messages published to Redis.",
-        |_, g| g.redis.map(|r| Value::Count(r.published)),
-    ),
-    counter(
-        "redis_received_total",
-        "Messages from other nodes delivered locally.",
-        |_, g| g.redis.map(|r| Value::Count(r.received)),
-    ),
-    counter(
-        "redis_dropped_total",
+    gauge("connections_open", "Open WebSocket connections.", |_, g| Some(Count(g.open as u64))),
+    gauge("sockets", "Sockets held, in any phase.", |_, g| Some(Count(g.sockets as u64))),
+    gauge("rooms", "Rooms with members.", |_, g| Some(Count(g.rooms as u64))),
+    gauge("queued_bytes", "Bytes queued in all outboxes.",
+        |_, g| Some(Count(g.queued_bytes as u64))),
+    gauge("behind", "Connections over half their queue cap.", |_, g| Some(Count(g.behind as u64))),
+    gauge("reading_paused", "1 while reading is paused for backpressure.",
+        |_, g| Some(Flag(g.paused))),
+    counter("accepted_total", "TCP connections accepted.", |s, _| Some(Count(s.accepted))),
+    counter("refused_total", "TCP connections refused at accept.", |s, _| Some(Count(s.refused))),
+    counter("upgraded_total", "WebSocket upgrades completed.", |s, _| Some(Count(s.upgraded))),
+    counter("messages_in_total", "Data messages received.", |s, _| Some(Count(s.messages_in))),
+    counter("bytes_in_total", "Bytes of received messages, framed.",
+        |s, _| Some(Count(s.bytes_in))),
+    counter("deliveries_total", "Messages queued for a recipient.",
+        |s, _| Some(Count(s.deliveries))),
+    counter("bytes_out_total", "Bytes written to sockets.", |s, _| Some(Count(s.bytes_out))),
+    counter("slow_consumers_total", "Connections dropped as slow consumers.",
+        |s, _| Some(Count(s.slow_consumers))),
+    by_label("closes_sent_total", "Close frames sent, by close code.",
+        "code", &CLOSE_CODES, |s| &s.closes_sent),
+    by_label("http_answers_total", "HTTP answers instead of an upgrade, by status.",
+        "status", &HTTP_STATUSES, |s| &s.http_answers),
+    gauge("resident_memory_bytes", "Resident memory of the process.",
+        |_, g| g.rss_bytes.map(Count)),
+    gauge("redis_connected", "1 while the Redis bridge is connected and subscribed.",
+        |_, g| g.redis.map(|r| Flag(r.connected))),
+    counter("redis_published_total", "Messages published to Redis.",
+        |_, g| g.redis.map(|r| Count(r.published))),
+    counter("redis_received_total", "Messages from other nodes delivered locally.",
+        |_, g| g.redis.map(|r| Count(r.received))),
+    counter("redis_dropped_total",
         "Messages that did not cross nodes (Redis down or slow, or undeliverable).",
-        |_, g| g.redis.map(|r| Value::Count(r.dropped)),
-    ),
-    counter(
-        "redis_reconnects_total",
-        "Connections to Redis re-established after a loss.",
-        |_, g| g.redis.map(|r| Value::Count(r.reconnects)),
-    ),
+        |_, g| g.redis.map(|r| Count(r.dropped))),
+    counter("redis_reconnects_total", "Connections to Redis re-established after a loss.",
+        |_, g| g.redis.map(|r| Count(r.reconnects))),
 ];
 
 /// Resident memory of this process in bytes (Linux: `/proc/self/statm`, in pages; we assume
