@@ -21,9 +21,12 @@
 //!
 //! The handshake is tungstenite's own client ([`tungstenite::client()`]) over a non-blocking
 //! [`mio::net::TcpStream`]: when the socket would block, tungstenite hands back the half-done
-//! handshake as [`HandshakeError::Interrupted`], and we resume it on the next readiness. Writing
-//! the request and parsing the 101 ourselves would repeat what tungstenite already checks
-//! (RFC 6455 §4.1: status 101, `Upgrade`, `Connection`, `Sec-WebSocket-Accept`).
+//! handshake as [`HandshakeError::Interrupted`], and we resume it on the next readiness
+//! (`connect.rs`). Writing the request and parsing the 101 ourselves would repeat what
+//! tungstenite already checks (RFC 6455 §4.1: status 101, `Upgrade`, `Connection`,
+//! `Sec-WebSocket-Accept`).
+//!
+//! [`HandshakeError::Interrupted`]: tungstenite::handshake::HandshakeError::Interrupted
 //!
 //! Standard input is polled *without* setting `O_NONBLOCK` (which a terminal shares with the
 //! shell): one `read` per readiness, then re-arm. [`input`] explains why and how.
