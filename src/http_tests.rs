@@ -233,17 +233,26 @@ fn wrong_methods_get_405_and_upgrades_are_unchanged() {
 /// The page response is complete HTML with its length; HEAD has the headers only.
 #[test]
 fn page_response_is_html_and_head_has_no_body() {
-    let full = page(false);
+    let full = page(false, 65536);
     let text = std::str::from_utf8(&full).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(head.contains("Content-Type: text/html; charset=utf-8"));
     assert!(head.contains("Cache-Control: no-cache"));
-    assert!(head.contains(&format!("Content-Length: {}", PAGE_HTML.len())));
-    assert_eq!(body, PAGE_HTML);
+    assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
     assert!(body.starts_with("<!doctype html>"));
     // The page never puts network text into markup.
     assert!(!PAGE_HTML.contains(".innerHTML"));
-    let head_only = page(true);
+    let head_only = page(true, 65536);
     assert_eq!(&head_only[..], format!("{head}\r\n\r\n").as_bytes());
+}
+
+/// The page carries the server's message limit, so it can refuse a message before sending.
+#[test]
+fn page_carries_the_message_limit() {
+    assert_eq!(PAGE_HTML.matches(MAX_MESSAGE_BYTES_MARK).count(), 1);
+    let full = page(false, 1234);
+    let text = std::str::from_utf8(&full).unwrap();
+    assert!(text.contains(r#"<meta name="chatloop-max-message-bytes" content="1234">"#));
+    assert!(!text.contains(MAX_MESSAGE_BYTES_MARK));
 }

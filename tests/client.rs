@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{connect, recv, TestServer};
+use common::{connect, exit_within, recv, TestServer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tungstenite::Message;
 
 /// Longest any client run may take before the test kills it and fails.
@@ -99,18 +99,8 @@ impl Cli {
     /// stdout and the rest of stderr.
     fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
         self.stdin = None;
-        let start = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("chatloop connect did not exit within {DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = exit_within(&mut self.child, DEADLINE)
+            .unwrap_or_else(|| panic!("chatloop connect did not exit within {DEADLINE:?}"));
         // The pipes close when the process exits, so these end.
         let out: Vec<String> = self.stdout.iter().collect();
         let err: Vec<String> = self.stderr.iter().collect();

@@ -4,24 +4,13 @@
 
 mod common;
 
-use common::{connect, expect_close, recv, TestServer};
+use common::{client_frame, connect, expect_close, recv, TestServer};
 use std::io::Write;
 use tungstenite::Message;
 
-/// A client frame (RFC 6455 §5.2): FIN set, `first` carries the RSV bits and opcode, payload
-/// under 126 bytes, masked with a fixed key as every client frame must be (§5.3).
-fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126, "short frames only");
-    let key = [0x37, 0xfa, 0x21, 0x3d];
-    let mut frame = vec![first, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&key);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    frame
-}
-
 /// Text, then a frame with a reserved bit set, in one write: the echo comes before Close 1002.
 #[test]
-fn echo_before_protocol_error_close() {
+fn echo_comes_before_the_protocol_error_close() {
     let server = TestServer::with(|c| c.mode = chatloop::Mode::Echo);
     let mut ws = connect(&server, "/");
     let mut burst = client_frame(0x81, b"first");
@@ -34,7 +23,7 @@ fn echo_before_protocol_error_close() {
 
 /// Text, then the client's Close, in one write: the echo comes before the Close 1000 reply.
 #[test]
-fn echo_before_close_reply() {
+fn echo_comes_before_the_close_reply() {
     let server = TestServer::with(|c| c.mode = chatloop::Mode::Echo);
     let mut ws = connect(&server, "/");
     let mut burst = client_frame(0x81, b"last words");

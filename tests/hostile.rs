@@ -12,75 +12,14 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 
-/// A masked client frame (RFC 6455 §5.2): `first` is the whole first byte (FIN, RSV, opcode).
-fn frame_with(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![first];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 /// A final (FIN set) masked frame with `opcode`.
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_with(0x80 | opcode, payload)
+    client_frame(0x80 | opcode, payload)
 }
 
 /// A non-final masked frame with `opcode` (a first fragment or a middle continuation).
 fn fragment(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    frame_with(opcode, payload)
-}
-
-/// A Close frame's payload: the code, then the reason.
-fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
-    let mut p = code.to_be_bytes().to_vec();
-    p.extend_from_slice(reason);
-    p
-}
-
-/// A raw socket that has completed the upgrade to `path` (the 101 head is consumed).
-fn upgraded(addr: std::net::SocketAddr, path: &str) -> TcpStream {
-    let mut s = raw(addr);
-    s.write_all(upgrade_request(path).as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("101 response");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "upgraded");
-    s
-}
-
-/// Splits what a server sent into frames `(first byte, payload)`; servers never mask.
-fn server_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while bytes.len() >= 2 {
-        assert_eq!(bytes[1] & 0x80, 0, "server frames are not masked");
-        let (len, at) = match bytes[1] & 0x7f {
-            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
-            127 => (
-                u64::from_be_bytes(bytes[2..10].try_into().unwrap()) as usize,
-                10,
-            ),
-            n => (n as usize, 2),
-        };
-        out.push((bytes[0], bytes[at..at + len].to_vec()));
-        bytes = &bytes[at + len..];
-    }
-    assert!(bytes.is_empty(), "no partial frame at the end");
-    out
+    client_frame(opcode, payload)
 }
 
 /// Sends `bytes` on a fresh upgraded connection and returns the code of the server's Close,
@@ -103,10 +42,10 @@ fn assert_still_serving(server: &TestServer) {
     assert_eq!(recv(&mut b), Message::text("still here"));
 }
 
-/// Every protocol violation of RFC 6455 §5 is answered with Close 1002, each on its own
-/// connection, and the server keeps serving.
+/// Every RFC 6455 §5 protocol violation is answered with Close 1002; the server keeps serving.
 #[test]
 fn protocol_violations_close_1002() {
+    // Each case on its own connection.
     let server = TestServer::start();
     let mut cases: Vec<(String, Vec<u8>)> = vec![
         // §5.1: a client MUST mask every frame.
@@ -131,7 +70,7 @@ fn protocol_violations_close_1002() {
     }
     // §5.2: RSV1-3 MUST be 0 unless an extension says otherwise; we negotiate none.
     for (name, bit) in [("RSV1", 0x40), ("RSV2", 0x20), ("RSV3", 0x10)] {
-        cases.push((format!("{name} set"), frame_with(0x80 | bit | 0x1, b"x")));
+        cases.push((format!("{name} set"), client_frame(0x80 | bit | 0x1, b"x")));
     }
     // §7.4.1/§7.4.2: codes an endpoint must never send: below 1000, 1004-1006 and 1015
     // (reserved or only for reporting), 1016-2999 unassigned, 5000 and up out of range.
@@ -147,8 +86,7 @@ fn protocol_violations_close_1002() {
     assert_still_serving(&server);
 }
 
-/// Close codes a peer may send (§7.4.1, and 3000-4999 for libraries and applications) are
-/// accepted: the server echoes the code and ends the connection cleanly.
+/// A Close code a peer may send (§7.4.1, 3000-4999) is echoed and the connection ends cleanly.
 #[test]
 fn valid_close_codes_are_echoed() {
     let server = TestServer::start();
@@ -162,10 +100,10 @@ fn valid_close_codes_are_echoed() {
     }
 }
 
-/// Invalid UTF-8 is 1007 whether it sits in one frame, is split across fragments, or is a
-/// Close reason; a valid character split across fragments is relayed whole.
+/// Invalid UTF-8 closes 1007 wherever it sits; a character split across fragments is relayed.
 #[test]
 fn invalid_utf8_split_across_fragments_closes_1007() {
+    // In one frame, split across fragments, or in a Close reason: 1007 each time.
     let server = TestServer::start();
     // "€" is E2 82 AC; E2 82 followed by '(' is not UTF-8, whatever the fragment boundaries.
     let bad_split = [fragment(0x1, b"ok \xe2\x82"), frame(0x0, b"(")].concat();
@@ -195,8 +133,7 @@ fn invalid_utf8_split_across_fragments_closes_1007() {
     assert_eq!(recv(&mut listener), Message::text("price: €"));
 }
 
-/// A message of 65,536 one-byte fragments (exactly --max-message-bytes) is relayed as one
-/// message; one fragment more and the sender is closed with 1009.
+/// 65,536 one-byte fragments (the limit) are relayed as one message; one more closes 1009.
 #[test]
 fn fragment_flood_is_one_message_until_the_limit_then_1009() {
     const LIMIT: usize = 64 << 10;
@@ -225,8 +162,7 @@ fn fragment_flood_is_one_message_until_the_limit_then_1009() {
     assert_silent(&mut listener, Duration::from_millis(200));
 }
 
-/// A fragmented message that grows past --max-message-bytes is closed with 1009 as soon as
-/// it does, without waiting for its last fragment.
+/// A fragmented message is closed 1009 as it passes the limit, not at its last fragment.
 #[test]
 fn fragmented_message_past_the_limit_closes_1009_early() {
     let server = TestServer::with(|c| c.max_message_bytes = 1024);
@@ -244,8 +180,7 @@ fn fragmented_message_past_the_limit_closes_1009_early() {
     );
 }
 
-/// After its Close a peer's data is ignored (RFC 6455 §5.5.1: no data after a Close), a
-/// second Close changes nothing, and the server answers with exactly one Close.
+/// After a peer's Close, its data and a second Close are ignored; one Close answers (§5.5.1).
 #[test]
 fn data_and_second_close_after_close_are_ignored() {
     let server = TestServer::start();
@@ -269,8 +204,7 @@ fn data_and_second_close_after_close_are_ignored() {
     assert_still_serving(&server);
 }
 
-/// Pings are answered pong for pong, in order, with their payloads (RFC 6455 §5.5.3), even
-/// 10,000 of them written back to back.
+/// 10,000 back-to-back Pings get 10,000 Pongs, in order, with their payloads (§5.5.3).
 #[test]
 fn ping_flood_is_answered_pong_for_pong() {
     const PINGS: u32 = 10_000;
@@ -291,11 +225,11 @@ fn ping_flood_is_answered_pong_for_pong() {
     }
 }
 
-/// A peer that floods pings and never reads the pongs is a slow consumer: dropped (1008)
-/// within --lag-timeout of falling behind, while the server's queue for it stays under its
-/// cap and everyone else keeps chatting.
+/// A peer that floods Pings and never reads the Pongs is dropped (1008) as a slow consumer.
 #[test]
 fn ping_flood_without_reading_is_dropped_as_slow_consumer() {
+    // Within --lag-timeout of falling behind; the server's queue for it stays under its cap and
+    // everyone else keeps chatting.
     let server = TestServer::with(|c| {
         c.max_message_bytes = 16 << 10;
         c.max_queue_bytes = 64 << 10;
@@ -348,8 +282,7 @@ fn ping_flood_without_reading_is_dropped_as_slow_consumer() {
     assert_eq!(recv(&mut b), Message::text("we are fine"));
 }
 
-/// Request heads past --max-head-bytes, or with more header lines than we look at, get 431
-/// (RFC 6585 §5), whether they arrive whole or in pieces.
+/// Too long a head, or too many header lines, gets 431 (RFC 6585 §5), whole or in pieces.
 #[test]
 fn oversized_heads_get_431() {
     let server = TestServer::start();

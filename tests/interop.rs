@@ -7,18 +7,17 @@
 //! assertions that need the client library (what arrives where, Pongs, close codes); this file
 //! makes sure they ran and passed.
 //!
-//! `scripts/setup-test-deps.sh` installs both clients: `websockets` into a venv under `target/`,
-//! `ws` into `tests/clients/node_modules` from its lockfile. Where one is missing its tests print
-//! why and pass, unless `CHATLOOP_REQUIRE_INTEROP=1` (set by `scripts/test.sh` after installing)
-//! turns the absence into a failure.
+//! Every test here is `#[ignore = "needs …"]`: `scripts/setup-test-deps.sh` installs both
+//! clients (`websockets` into a venv under `target/`, `ws` into `tests/clients/node_modules`
+//! from its lockfile) and `scripts/test.sh` then runs these with `--ignored`. Run without its
+//! client, a test fails.
 
 mod common;
 
-use common::TestServer;
-use std::io::Read;
+use common::{missing_tool, run_within, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A script that has not finished by then is killed and the test fails. The slowest scenario
 /// takes about 3 s.
@@ -100,17 +99,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A client runtime that is missing: a printed skip, or a failure under
-/// `CHATLOOP_REQUIRE_INTEROP=1`.
-fn missing(what: &str) {
-    let required = std::env::var("CHATLOOP_REQUIRE_INTEROP").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{what} (CHATLOOP_REQUIRE_INTEROP=1; run scripts/setup-test-deps.sh)"
-    );
-    eprintln!("skipped: {what} (run scripts/setup-test-deps.sh)");
-}
-
 /// True if `cmd` runs and exits 0 (output discarded).
 fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null())
@@ -119,17 +107,11 @@ fn succeeds(cmd: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A Python that has `websockets` with its threaded client: `$CHATLOOP_INTEROP_PYTHON`, the
-/// project venv, then `python3` from PATH.
+/// A Python that has `websockets` with its threaded client: the project venv, else
+/// `python3` from PATH.
 fn python() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("CHATLOOP_INTEROP_PYTHON").map(PathBuf::from),
-        Some(repo().join(PYTHON_VENV)),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates
+    [repo().join(PYTHON_VENV), PathBuf::from("python3")]
         .into_iter()
-        .flatten()
         .find(|py| succeeds(Command::new(py).args(["-c", "import websockets.sync.client"])))
 }
 
@@ -143,44 +125,18 @@ fn node() -> Option<PathBuf> {
 /// Runs `program script URL SCENARIO` against a fresh server and checks its verdict.
 fn run_client(program: &Path, script: &str, scenario: Scenario) {
     let server = scenario.server();
-    let mut child = Command::new(program)
-        .arg(repo().join("tests/clients").join(script))
-        .args([server.url(""), scenario.name().to_owned()])
-        .current_dir(repo())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    // Drain both pipes in threads so a chatty script can never block on a full pipe.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut out = String::new();
-            let _ = pipe.read_to_string(&mut out);
-            out
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the client") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    let transcript = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
+    let run = run_within(
+        Command::new(program)
+            .arg(repo().join("tests/clients").join(script))
+            .args([server.url(""), scenario.name().to_owned()])
+            .current_dir(repo())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1"),
+        SCRIPT_TIMEOUT,
+    );
+    let (stdout, transcript) = (&run.stdout, run.transcript());
     print!("{stdout}");
-    let Some(status) = status else {
+    let Some(status) = run.status else {
         panic!(
             "{script} {} still running after {SCRIPT_TIMEOUT:?}\n{transcript}",
             scenario.name()
@@ -207,54 +163,56 @@ fn run_client(program: &Path, script: &str, scenario: Scenario) {
     server.stop().expect("server stopped cleanly");
 }
 
-/// Runs a Python `websockets` scenario, or skips if that client is not installed.
+/// Runs a Python `websockets` scenario; fails if that client is not installed.
 fn python_client(scenario: Scenario) {
-    match python() {
-        Some(py) => run_client(&py, "chat_test.py", scenario),
-        None => missing("no Python with `websockets` >= 13"),
-    }
+    let py = python().unwrap_or_else(|| missing_tool("a Python with `websockets` >= 13"));
+    run_client(&py, "chat_test.py", scenario);
 }
 
-/// Runs a Node `ws` scenario, or skips if that client is not installed.
+/// Runs a Node `ws` scenario; fails if that client is not installed.
 fn node_client(scenario: Scenario) {
-    match node() {
-        Some(node) => run_client(&node, "chat_test.mjs", scenario),
-        None => missing("no `node` with `ws` installed in tests/clients"),
-    }
+    let node = node().unwrap_or_else(|| missing_tool("`node` with `ws` in tests/clients"));
+    run_client(&node, "chat_test.mjs", scenario);
 }
 
 /// Python `websockets`: relay to the others only, room isolation, Ping/Pong, Close 1000.
 #[test]
+#[ignore = "needs Python websockets (scripts/setup-test-deps.sh)"]
 fn python_websockets_relays_to_others_in_the_room_only() {
     python_client(Scenario::Relay);
 }
 
 /// Python `websockets`: 1 MiB binary and text messages arrive intact.
 #[test]
+#[ignore = "needs Python websockets (scripts/setup-test-deps.sh)"]
 fn python_websockets_relays_a_one_megabyte_message() {
     python_client(Scenario::Big);
 }
 
 /// Python `websockets`: the server's Pings are answered and keep a silent client open.
 #[test]
+#[ignore = "needs Python websockets (scripts/setup-test-deps.sh)"]
 fn python_websockets_answers_server_pings_and_stays_open() {
     python_client(Scenario::Keepalive);
 }
 
 /// Node `ws`: relay to the others only, room isolation, Ping/Pong, Close 1000.
 #[test]
+#[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
 fn node_ws_relays_to_others_in_the_room_only() {
     node_client(Scenario::Relay);
 }
 
 /// Node `ws`: 1 MiB binary and text messages arrive intact.
 #[test]
+#[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
 fn node_ws_relays_a_one_megabyte_message() {
     node_client(Scenario::Big);
 }
 
 /// Node `ws`: the server's Pings are answered and keep a silent client open.
 #[test]
+#[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
 fn node_ws_answers_server_pings_and_stays_open() {
     node_client(Scenario::Keepalive);
 }

@@ -23,13 +23,14 @@ fn invalid_utf8_closes_1007() {
     let server = TestServer::start();
     let mut s = raw(server.addr);
     s.write_all(upgrade_request("/").as_bytes()).unwrap();
-    // A masked text frame (mask 0) whose payload is not UTF-8.
-    s.write_all(&[0x81, 0x82, 0, 0, 0, 0, 0xc3, 0x28]).unwrap();
-    let out = read_to_end(&mut s);
-    let close = &out[out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-    assert_eq!(close[0], 0x88, "a Close frame follows the 101");
-    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1007);
-    assert_eq!(&close[4..], b"invalid UTF-8");
+    // A text frame whose payload is not UTF-8, sent before the 101 is read.
+    s.write_all(&client_frame(0x81, b"\xc3\x28")).unwrap();
+    read_101(&mut s);
+    assert_eq!(
+        server_frames(&read_to_end(&mut s)),
+        [(0x88, close_payload(1007, b"invalid UTF-8"))],
+        "a Close frame follows the 101"
+    );
 }
 
 /// A plain GET gets a complete HTTP response and the connection is closed cleanly.
@@ -87,11 +88,14 @@ fn idle_peer_is_pinged_then_dropped() {
     let mut s = raw(server.addr);
     s.write_all(upgrade_request("/").as_bytes()).unwrap();
     // Never answer anything: read the 101, the Ping and the Close until the server hangs up.
-    let out = read_to_end(&mut s);
-    let body = &out[out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-    assert_eq!(&body[..2], [0x89, 0x00], "an empty Ping first");
-    assert_eq!(&body[2..6], [0x88, 0x0e, 0x03, 0xe9], "then Close 1001");
-    assert_eq!(&body[6..], b"idle timeout");
+    read_101(&mut s);
+    let frames = server_frames(&read_to_end(&mut s));
+    assert_eq!(frames[0], (0x89, vec![]), "an empty Ping first");
+    assert_eq!(
+        frames[1..],
+        [(0x88, close_payload(1001, b"idle timeout"))],
+        "then Close 1001, and nothing else"
+    );
 }
 
 /// A client that answers pings is kept past --idle-timeout.
@@ -125,8 +129,7 @@ fn peer_answering_pings_is_kept() {
     assert_eq!(recv(&mut a), Message::text("still open"));
 }
 
-/// Past --max-connections open WebSocket connections, an upgrade gets HTTP 503; a slot freed
-/// is a slot available again.
+/// Past --max-connections an upgrade gets HTTP 503, and a freed slot is available again.
 #[test]
 fn connection_limit_answers_503() {
     let server = TestServer::with(|c| c.max_connections = 2);
@@ -140,21 +143,19 @@ fn connection_limit_answers_503() {
         other => panic!("expected HTTP 503, got {:?}", other.map(|_| ())),
     }
     drop(a);
-    // The server notices the FIN on its next turn; retry briefly.
-    let until = std::time::Instant::now() + READ_TIMEOUT;
-    loop {
-        if tungstenite::client(server.url("/"), raw(server.addr)).is_ok() {
-            break;
-        }
-        assert!(std::time::Instant::now() < until, "slot never freed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The server frees the slot when it reads the FIN, on a turn of its own.
+    wait_until(
+        READ_TIMEOUT,
+        "the closed connection's slot to be freed",
+        || stat(&stats_body(server.addr), "connections_open") == 1,
+    );
+    let _c = connect(&server, "/");
 }
 
-/// A client that never reads is dropped as a slow consumer (1008 or a cut connection) while
-/// a healthy reader gets every message, and the server's peak memory stays bounded.
+/// A client that never reads is dropped; a healthy reader gets everything; memory stays bounded.
 #[test]
 fn never_reading_client_is_dropped_and_memory_stays_bounded() {
+    // Dropped means Close 1008 or a cut connection.
     let server = ServerProcess::spawn(&[]);
     let mut sender = server.connect("/");
     let mut healthy = server.connect("/");
@@ -202,10 +203,11 @@ fn never_reading_client_is_dropped_and_memory_stays_bounded() {
     );
 }
 
-/// Overload is not a slow consumer: when every receiver is behind, the server stops reading
-/// (backpressure) instead of growing its queues or dropping anyone, and nothing is lost.
+/// When every receiver is behind, the server stops reading: nobody is dropped, nothing is lost.
 #[test]
 fn overload_pushes_back_instead_of_dropping() {
+    // Overload is not a slow consumer: the server pushes back (stops reading) instead of growing
+    // its queues or dropping anyone.
     let server = TestServer::with(|c| {
         c.max_queue_bytes = 256 << 10;
         c.high_water_bytes = 1 << 20;
@@ -230,7 +232,8 @@ fn overload_pushes_back_instead_of_dropping() {
                 let mut next = [0usize; SENDERS];
                 let mut got = 0;
                 while got < SENDERS * N {
-                    // Slow readers: everyone is behind, nobody is stuck.
+                    // Slow readers: everyone is behind, nobody is stuck. This sleep is the
+                    // point of the test (readers slower than the sender), not a wait.
                     if got % 64 == 0 {
                         std::thread::sleep(Duration::from_millis(2));
                     }
@@ -245,8 +248,10 @@ fn overload_pushes_back_instead_of_dropping() {
             })
         })
         .collect();
-    // Sync: every receiver is in the room before the flood starts.
-    std::thread::sleep(Duration::from_millis(100));
+    // Every receiver is in the room before the flood starts.
+    wait_until(READ_TIMEOUT, "every client to be in the room", || {
+        stat(&stats_body(server.addr), "connections_open") == (RECEIVERS + SENDERS) as u64
+    });
     let writers: Vec<_> = senders
         .drain(..)
         .enumerate()

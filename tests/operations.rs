@@ -23,15 +23,15 @@ fn stats_count_what_happened() {
     c.send(Message::binary(vec![0; 101])).unwrap();
     assert_eq!(expect_close(&mut c), 1009);
     drop(c);
-    // The 1009 is counted when the connection is freed; give the server a moment.
-    let mut stats = String::new();
-    for _ in 0..50 {
-        stats = http_get(server.addr, "/stats");
+    // The 1009 is counted when the connection is freed, on a turn of its own.
+    let stats = wait_for(READ_TIMEOUT, "the 1009 to be counted", || {
+        let stats = http_get(server.addr, "/stats");
         if stats.contains("\"1009\":1") {
-            break;
+            Ok(stats)
+        } else {
+            Err(stats)
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    });
     assert!(stats.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(stats.contains("Content-Type: application/json"));
     let body = &stats[stats.find("\r\n\r\n").unwrap() + 4..];
@@ -58,8 +58,7 @@ fn metrics_are_prometheus_text() {
     assert!(text.contains("chatloop_closes_sent_total{code=\"1002\"} 0\n"));
 }
 
-/// With --allowed-origin, a browser from another origin gets 403; the allowed one and
-/// non-browser clients (no Origin) get in.
+/// With --allowed-origin, a foreign origin gets 403; the allowed one and non-browsers get in.
 #[test]
 fn foreign_origin_is_refused_with_403() {
     let server =
@@ -111,10 +110,10 @@ fn message_flood_is_closed_1008() {
     }
 }
 
-/// A client offering a subprotocol we speak gets it back in the 101; one we do not speak gets
-/// no Sec-WebSocket-Protocol header (RFC 6455 §4.2.2), and tungstenite then refuses to go on.
+/// A subprotocol we speak is chosen in the 101; for one we do not, no header (§4.2.2).
 #[test]
 fn subprotocol_is_negotiated() {
+    // Without the header tungstenite refuses to go on, which is how the second case shows.
     let server = TestServer::with(|c| c.policy.protocols = vec!["chat".into()]);
     let offer = |p: &str| {
         let mut req = server.url("/").into_client_request().unwrap();

@@ -7,8 +7,9 @@
 //! - slowloris: thousands of half-sent request heads while a real client chats.
 //!
 //! Each test prints its figures (run with `--nocapture`). The default sizes keep
-//! `scripts/test.sh` short; the `#[ignore]`d variants are the full-size runs of
-//! `scripts/soak.sh`. All traffic stays on 127.0.0.1 and every loop is bounded in count and
+//! `scripts/test.sh` short; the variants `#[ignore = "long: …"]` are the full-size runs of
+//! `scripts/soak.sh` (an ignore reason that does not start with `needs ` keeps them out of
+//! `scripts/test.sh`: see `tests/common/mod.rs`). All traffic stays on 127.0.0.1 and every loop is bounded in count and
 //! time.
 
 mod common;
@@ -17,7 +18,7 @@ use common::*;
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,34 +39,7 @@ const SERVER_FDS: u32 = 16384;
 
 /// Starts `chatloop serve --listen 127.0.0.1:0 ARGS…` with room for [`SERVER_FDS`] sockets.
 fn spawn_server(args: &[&str]) -> ServerProcess {
-    let bin = env!("CARGO_BIN_EXE_chatloop");
-    let command = format!(
-        "ulimit -n {SERVER_FDS} 2>/dev/null || ulimit -n $(ulimit -Hn); \
-         exec {bin} serve --listen 127.0.0.1:0 {} 2>&1",
-        args.join(" ")
-    );
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", &command])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn chatloop");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads the log to its end, so a full pipe can never block the server.
-    std::thread::spawn(move || {
-        for line in io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ws://").nth(1) {
-                let _ = tx.send(rest.trim_end_matches('/').to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(READ_TIMEOUT)
-        .expect("server printed its address");
-    ServerProcess {
-        child,
-        addr: addr.parse().unwrap(),
-    }
+    ServerProcess::spawn_with_fd_limit(SERVER_FDS, args)
 }
 
 /// How many descriptors this (client) process may open: the soft `RLIMIT_NOFILE`.
@@ -95,50 +69,34 @@ fn fit_clients(want: usize, per_client: usize) -> usize {
     want.min(room)
 }
 
-/// Open descriptors of process `pid`.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
-/// Polls `/stats` until nothing but the asking connection is left (`sockets` counts it) and
-/// no WebSocket is open; returns the last report. Panics after `limit`.
+/// Waits until nothing but the asking connection is left (`/stats` counts it in `sockets`)
+/// and no WebSocket is open; returns that last report.
 fn wait_until_idle(addr: SocketAddr, limit: Duration) -> String {
-    let until = Instant::now() + limit;
-    loop {
+    wait_for(limit, "the server to be idle", || {
         let json = stats_body(addr);
         if stat(&json, "sockets") == 1 && stat(&json, "connections_open") == 0 {
-            return json;
+            Ok(json)
+        } else {
+            Err(json)
         }
-        assert!(Instant::now() < until, "never idle again: {json}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
 }
 
 /// Waits for the server's descriptor count to come back to `baseline` (the last `/stats`
 /// connection is freed a moment after the client sees its end); returns the count.
-fn wait_for_fds(pid: u32, baseline: usize) -> usize {
-    let until = Instant::now() + Duration::from_secs(5);
-    loop {
-        let n = fd_count(pid);
-        if n <= baseline || Instant::now() > until {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Reads a raw socket until the end of the 101 head (byte by byte, so nothing after it is
-/// consumed); panics on anything else.
-fn read_101(s: &mut TcpStream) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).expect("101 response");
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101 "), "upgraded");
+fn wait_for_fds(server: &ServerProcess, baseline: usize) -> usize {
+    wait_for(
+        READ_TIMEOUT,
+        "the server's descriptors to come back",
+        || {
+            let n = server.open_fds();
+            if n <= baseline {
+                Ok(n)
+            } else {
+                Err(format!("{n} open, {baseline} before"))
+            }
+        },
+    )
 }
 
 /// Churn: `cycles` connections, a quarter each ending with a clean Close handshake, an RST
@@ -148,22 +106,18 @@ fn read_101(s: &mut TcpStream) {
 fn churn(cycles: usize) {
     let _turn = one_at_a_time();
     let server = spawn_server(&["--handshake-timeout", "200ms"]);
-    let pid = server.child.id();
-    let fds_before = fd_count(pid);
+    let fds_before = server.open_fds();
     let rss_before = server.status_kib("VmRSS");
-    let request = upgrade_request("/churn");
-    let close = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]; // Close 1000, masked with 0
-                                                      // Sockets that never send, oldest first; read (their 408) once this many are waiting.
+    let close = client_frame(0x88, &close_payload(1000, b""));
+    // Sockets that never send, oldest first; read (their 408) once this many are waiting.
     const SILENT_WINDOW: usize = 256;
     let mut silent: VecDeque<TcpStream> = VecDeque::new();
     let (mut answered_408, mut peak_rss) = (0, rss_before);
     let started = Instant::now();
     for i in 0..cycles {
-        let mut s = raw(server.addr);
         match i % 4 {
             0 => {
-                s.write_all(request.as_bytes()).unwrap();
-                read_101(&mut s);
+                let mut s = upgraded(server.addr, "/churn");
                 s.write_all(&close).unwrap();
                 assert_eq!(
                     read_to_end(&mut s),
@@ -172,18 +126,15 @@ fn churn(cycles: usize) {
                 );
             }
             1 => {
-                s.write_all(request.as_bytes()).unwrap();
-                read_101(&mut s);
+                let s = upgraded(server.addr, "/churn");
                 // Closing with a zero linger time sends RST instead of FIN.
                 socket2::SockRef::from(&s)
                     .set_linger(Some(Duration::ZERO))
                     .unwrap();
             }
-            2 => {
-                s.write_all(request.as_bytes()).unwrap();
-                read_101(&mut s);
-            }
-            _ => silent.push_back(s),
+            // Dropped as it is: a FIN without a Close.
+            2 => drop(upgraded(server.addr, "/churn")),
+            _ => silent.push_back(raw(server.addr)),
         }
         while silent.len() > SILENT_WINDOW || (i + 1 == cycles && !silent.is_empty()) {
             let mut s = silent.pop_front().unwrap();
@@ -197,7 +148,7 @@ fn churn(cycles: usize) {
     }
     let elapsed = started.elapsed();
     let json = wait_until_idle(server.addr, Duration::from_secs(10));
-    let fds_after = wait_for_fds(pid, fds_before);
+    let fds_after = wait_for_fds(&server, fds_before);
     let rss_after = server.status_kib("VmRSS");
     println!(
         "churn: {cycles} cycles in {elapsed:.1?} ({:.0}/s); 408s {answered_408}; \
@@ -256,15 +207,12 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
     ]);
     let addr = server.addr;
     let rss_before = server.status_kib("VmRSS");
-    let request = upgrade_request("/fanout");
 
     // Healthy readers: one mio poll for all of them, each upgraded in blocking mode first.
     let mut poll_readers = Poll::new().unwrap();
     let mut readers: Vec<Reader> = (0..healthy)
         .map(|i| {
-            let mut s = raw(addr);
-            s.write_all(request.as_bytes()).unwrap();
-            read_101(&mut s);
+            let s = upgraded(addr, "/fanout");
             s.set_nonblocking(true).unwrap();
             let mut stream = MioStream::from_std(s);
             poll_readers
@@ -287,17 +235,15 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
             socket.connect(&addr.into()).unwrap();
             let mut s: TcpStream = socket.into();
             s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-            s.write_all(request.as_bytes()).unwrap();
+            s.write_all(upgrade_request("/fanout").as_bytes()).unwrap();
             read_101(&mut s);
             s
         })
         .collect();
     // Everyone is in the room once the server has counted them.
-    let until = Instant::now() + READ_TIMEOUT;
-    while stat(&stats_body(addr), "connections_open") < (healthy + stuck) as u64 {
-        assert!(Instant::now() < until, "clients never all joined");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(READ_TIMEOUT, "every client to join", || {
+        stat(&stats_body(addr), "connections_open") >= (healthy + stuck) as u64
+    });
 
     let started = Instant::now();
     let sender = std::thread::spawn(move || {
@@ -339,14 +285,14 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
     let _sender = sender.join().expect("sender finished");
     // A dropped connection is counted when its slot is freed: after its Close went out or
     // --close-timeout passed (the stuck ones never take it), so give it that long.
-    let until = Instant::now() + Duration::from_secs(5);
-    let json = loop {
+    let json = wait_for(READ_TIMEOUT, "every stuck client to be dropped", || {
         let json = stats_body(addr);
-        if stat(&json, "slow_consumers_total") as usize >= stuck || Instant::now() > until {
-            break json;
+        if stat(&json, "slow_consumers_total") as usize >= stuck {
+            Ok(json)
+        } else {
+            Err(json)
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     let peak = server.status_kib("VmHWM");
     println!(
         "slow consumers: {healthy} healthy + {stuck} stuck, {messages} x {MESSAGE_BYTES} B fanned out in \
@@ -427,8 +373,7 @@ impl Reader {
     }
 }
 
-/// 100 healthy readers and 10 that never read: the stuck ones are dropped, nobody else loses
-/// a message.
+/// 100 healthy readers and 10 that never read: the stuck are dropped, nobody else loses a message.
 #[test]
 fn slow_consumers_are_dropped_and_healthy_readers_lose_nothing() {
     slow_consumers(100, 10, MESSAGES, 16 << 10);

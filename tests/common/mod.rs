@@ -1,7 +1,34 @@
-//! The one helper every integration test uses: a real server on `127.0.0.1:0` in a thread,
-//! stopped through its `ServerHandle` (a `mio::Waker`), and clients that cannot hang.
+//! What every integration test shares: a real server on `127.0.0.1:0` in a thread, stopped
+//! through its `ServerHandle` (a `mio::Waker`); clients that cannot hang; the server's counters.
+//!
+//! - `wire.rs`: raw sockets, hand-built client frames, the `101` reader;
+//! - `process.rs`: the `chatloop` binary as a child process, and client programs run to
+//!   their end;
+//! - `wait.rs`: waiting for a state with a deadline, never a blind sleep.
+//!
+//! ## Tests that need an outside tool
+//!
+//! A test that needs something Rust does not bring (Python `websockets`, Node `ws`, Chromium,
+//! `redis-server`, an IPv6 loopback) is `#[ignore = "needs …"]`: a plain `cargo test` does not
+//! run it, and when it is run (`--ignored`) it fails if the tool is missing ([`missing_tool`]);
+//! it never passes by skipping. `scripts/test.sh` installs the tools, then runs exactly the
+//! tests whose ignore reason starts with `needs `. Any other reason (`long: …` for a soak,
+//! `a measurement …`) keeps a test out of `scripts/test.sh` and CI: such a test is run by hand
+//! or by its own script.
 
 #![allow(dead_code)] // each test file uses a different part of this helper
+
+mod process;
+mod wait;
+mod wire;
+
+// Each test file uses some of these; the rest would be "unused" in that file's crate.
+#[allow(unused_imports)]
+pub use process::{run_within, Finished, ServerProcess};
+#[allow(unused_imports)]
+pub use wait::{exit_within, wait_for, wait_until};
+#[allow(unused_imports)]
+pub use wire::*;
 
 use chatloop::{Config, Server, ServerHandle};
 use std::io;
@@ -121,120 +148,6 @@ pub fn expect_close(ws: &mut WebSocket<TcpStream>) -> u16 {
     }
 }
 
-/// The `chatloop` binary running as a child process (for signals and memory checks).
-pub struct ServerProcess {
-    /// The child; killed on drop if still running.
-    pub child: std::process::Child,
-    /// Where it listens.
-    pub addr: SocketAddr,
-}
-
-impl ServerProcess {
-    /// Runs `chatloop serve --listen 127.0.0.1:0 ARGS…` and waits for its "listening" line.
-    /// Its log is drained by a thread so a full pipe can never block the server.
-    pub fn spawn(args: &[&str]) -> ServerProcess {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatloop"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn chatloop");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("listening on ws://").nth(1) {
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(READ_TIMEOUT)
-            .expect("server printed its address")
-            .parse()
-            .unwrap();
-        ServerProcess { child, addr }
-    }
-
-    /// Sends a signal (by name, e.g. "TERM") with the system's `kill` command.
-    pub fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// A field of /proc/PID/status in KiB, e.g. "VmRSS" or "VmHWM" (peak RSS).
-    pub fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("field in /proc/PID/status")
-    }
-
-    /// A client connected to `path`, as [`connect`] does for an in-process server.
-    pub fn connect(&self, path: &str) -> WebSocket<TcpStream> {
-        let stream = TcpStream::connect(self.addr).expect("connect");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        let url = format!("ws://{}{}", self.addr, path);
-        tungstenite::client(url, stream).expect("handshake").0
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A raw TCP connection to `addr` with a read timeout, for speaking broken HTTP or WebSocket.
-pub fn raw(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    s
-}
-
-/// Reads from `s` until the peer closes (or errors); panics if it stays open past the timeout.
-pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
-            Err(e) => panic!("connection still open after {READ_TIMEOUT:?}: {e}"),
-        }
-    }
-}
-
-/// A valid upgrade request for `path`.
-pub fn upgrade_request(path: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-}
-
-/// Sends a plain `GET path` to `addr` and returns the whole response as text.
-pub fn http_get(addr: SocketAddr, path: &str) -> String {
-    use std::io::Write;
-    let mut s = raw(addr);
-    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    String::from_utf8(read_to_end(&mut s)).unwrap()
-}
-
 /// The server's `/stats` JSON body.
 pub fn stats_body(addr: SocketAddr) -> String {
     let text = http_get(addr, "/stats");
@@ -259,4 +172,10 @@ pub fn stat(json: &str, key: &str) -> u64 {
             .parse()
             .unwrap_or_else(|_| panic!("{key} is not a number in {json}")),
     }
+}
+
+/// Fails a test whose outside tool is missing. Such a test is `#[ignore = "needs …"]`, so it
+/// runs only when asked for, and then it must fail rather than pass without its tool.
+pub fn missing_tool(what: &str) -> ! {
+    panic!("this test needs {what}, which is missing (scripts/setup-test-deps.sh installs it)");
 }
