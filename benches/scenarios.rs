@@ -18,8 +18,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use chatloop::bench::{self, Options, Scenario};
 use chatloop::Mode;
+use chatloop_bench::{self as bench, Options, Report, Scenario};
 use common::{ServerProcess, TestServer};
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ struct Row {
     /// The scenario and its size, as shown.
     name: String,
     /// What the run measured.
-    report: bench::report::Report,
+    report: Report,
 }
 
 fn main() {
@@ -46,7 +46,7 @@ fn main() {
     } else {
         Duration::from_secs(2)
     };
-    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+    let fd_limit = bench::raise_fd_limit().unwrap_or(1024) as usize;
     let mut rows = Vec::new();
 
     let mut run = |name: String, server: &TestServer, tweak: &dyn Fn(&mut Options)| {
@@ -136,7 +136,7 @@ fn server_thread() -> Option<u32> {
 
 /// The results, one line per scenario.
 fn print_table(rows: &[Row]) {
-    use bench::report::us;
+    use bench::render::us;
     println!(
         "\n{:<36} {:>14} {:<16} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6}",
         "scenario", "rate", "unit", "p50", "p99", "max", "gen CPU", "srv CPU", "errors"

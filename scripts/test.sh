@@ -18,7 +18,7 @@ fi
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release --bin chatloop
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 if [ -z "${CHATLOOP_QUICK:-}" ]; then
   # Bounded fuzzing of the HTTP head parser and the connection state machine (scripts/fuzz.sh).

@@ -1,12 +1,13 @@
-//! The load generator (`chatloop bench`) against an in-process server: every scenario runs
-//! briefly and its report must add up. No speed is asserted: the machine may be busy.
+//! The load generator (`chatloop bench`, crates/chatloop-bench) against an in-process server:
+//! every scenario runs briefly and its report must add up. No speed is asserted: the machine
+//! may be busy.
 
 #![cfg(feature = "bench")]
 
 mod common;
 
-use chatloop::bench::{self, Options, Scenario};
 use chatloop::Mode;
+use chatloop_bench::{self as bench, Options, Scenario};
 use common::TestServer;
 use std::time::Duration;
 
