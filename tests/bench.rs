@@ -40,6 +40,7 @@ fn fanout_at_fixed_rate_delivers_every_message_in_order() {
     assert_eq!(r.out_of_order, 0);
     assert_eq!(r.echoed_to_sender, 0, "chat mode relays to others only");
     assert_eq!(r.latency.expect("latency").count, r.received);
+    assert_eq!(r.faults(), Vec::<String>::new());
 }
 
 /// Closed-loop fan-out where every client sends: the window keeps going, nothing is lost.
@@ -67,6 +68,11 @@ fn fanout_counts_messages_echoed_to_their_sender_apart() {
     assert!(r.echoed_to_sender > 0);
     assert_eq!(r.received, 0, "an echo server delivers nothing to others");
     assert_eq!(r.lost(), r.expected);
+    assert!(
+        r.faults().iter().any(|f| f.ends_with(" lost")),
+        "{:?}",
+        r.faults()
+    );
 }
 
 /// Echo: one message in flight per client, every round trip measured.

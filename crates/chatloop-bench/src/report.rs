@@ -1,8 +1,12 @@
-//! What a run measured: the [`Report`] every scenario fills.
+//! What a run measured: the [`Report`] every scenario fills, and the one question a caller
+//! that gates on a run asks of it, [`Report::faults`].
 //!
 //! A report holds counts, not judgements: a fan-out against an echo server *expects* loss, and
-//! a `ramp` ends on a failing step by design. How a report is shown is in
-//! [`render`](crate::render); the CPU and memory readings come from [`procfs`](crate::procfs).
+//! a `ramp` ends on a failing step by design. [`Report::faults`] names what is wrong for a
+//! run that should have been clean (errors, loss, disorder, garbage, messages that could not
+//! be sent), so `cargo bench` and scripts need not know every counter. How a report is shown
+//! is in [`render`](crate::render); the CPU and memory readings come from
+//! [`procfs`](crate::procfs).
 
 use crate::pool::FailureCount;
 use crate::procfs::CpuUse;
@@ -145,5 +149,82 @@ impl Report {
             .filter(|s| s.passed)
             .map(|s| s.clients)
             .max()
+    }
+
+    /// What went wrong in a run that should have been clean, one line each; empty when
+    /// nothing did. Loss counts deliveries expected and not received; out of order also
+    /// counts duplicates (a sequence number seen again); unsent counts messages a fixed-rate
+    /// sender skipped (its queue full because the server stopped reading, or more than a
+    /// second behind its schedule). A scenario that measures a rate and measured none is a
+    /// fault too. Failed `ramp` steps are not faults: a ramp ends on one by design.
+    pub fn faults(&self) -> Vec<String> {
+        let mut faults = Vec::new();
+        for f in &self.failures {
+            faults.push(format!(
+                "{} × {} error (e.g. {})",
+                f.count, f.kind, f.example
+            ));
+        }
+        let counts = [
+            (self.lost(), "lost"),
+            (self.out_of_order, "out of order or duplicated"),
+            (self.malformed, "malformed"),
+            (self.unsent, "unsent (queue full or behind schedule)"),
+        ];
+        for (n, what) in counts {
+            if n > 0 {
+                faults.push(format!("{n} {what}"));
+            }
+        }
+        // A closed loop whose server delivers nothing stalls before the window opens: it then
+        // sends nothing in the window and so loses nothing. A rate of zero is the symptom.
+        if !self.rate_unit.is_empty() && self.rate == 0.0 {
+            faults.push(format!("0 {} (nothing measured)", self.rate_unit));
+        }
+        faults
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clean run has no faults; loss, disorder, failures and a run that measured nothing are
+    /// each named.
+    #[test]
+    fn faults_name_loss_disorder_and_errors() {
+        let clean = Report {
+            sent: 10,
+            expected: 90,
+            received: 90,
+            rate: 90.0,
+            rate_unit: "deliveries/s",
+            ..Report::default()
+        };
+        assert!(clean.faults().is_empty());
+        let bad = Report {
+            received: 85,
+            out_of_order: 2,
+            failures: vec![FailureCount {
+                kind: "io",
+                count: 3,
+                example: "io: reset".into(),
+            }],
+            ..clean
+        };
+        let faults = bad.faults();
+        assert_eq!(faults.len(), 3, "{faults:?}");
+        assert!(faults[0].starts_with("3 × io"));
+        assert_eq!(faults[1], "5 lost");
+        assert!(faults[2].starts_with("2 out of order"));
+        assert!(
+            Report::default().faults().is_empty(),
+            "idle and ramp measure no rate"
+        );
+        let stalled = Report {
+            rate_unit: "deliveries/s",
+            ..Report::default()
+        };
+        assert_eq!(stalled.faults(), ["0 deliveries/s (nothing measured)"]);
     }
 }

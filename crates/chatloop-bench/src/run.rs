@@ -8,7 +8,7 @@
 //!
 //! An `Err` means the run could not happen at all (a bad URL, no poller). Everything that goes
 //! wrong *during* a run, such as refused connections or a server that closes on us, is counted
-//! in the report instead.
+//! in the report instead ([`Report::faults`] lists it).
 
 use crate::options::{Options, Scenario};
 use crate::pool::Pool;
