@@ -12,20 +12,18 @@
 //! ## The loop, in one picture
 //!
 //! ```text
-//!   ┌──────────────────────── one scenario (scenario/*.rs) ─────────────────────────────┐
-//!   │  pump: the messages due now, each with a Stamp (sender, seq, send time) ──┐       │
-//!   │                                                                           ▼       │
-//!   │  Pool::turn (pool.rs): poll ─▶ Client (client.rs): write queued frames (frame.rs) │
-//!   │                             ─▶ Client: read, parse frames in place ──┐            │
-//!   │                                                                      ▼            │
-//!   │  Handler::on_data: read the Stamp ─▶ count, check order, record latency           │
-//!   └─────────────────────────────────────────────────────────────────────────────────┬─┘
-//!                                                                                     ▼
-//!                                        Report (report.rs) ─▶ table or JSON (render.rs)
+//!   one scenario's loop (scenario/*.rs), until its window ends:
+//!   ├─ pump: the messages due now, each stamped (stamp.rs): sender, sequence, send time
+//!   │    └─▶ Pool::send, Pool::flush: frames masked in place (frame.rs), one write per socket
+//!   └─ Pool::turn (pool.rs): poll, then for each ready Client (client.rs):
+//!        ├─ writable ─▶ write what the kernel did not take before
+//!        └─ readable ─▶ read into the one shared buffer, parse frames in place
+//!                         └─▶ Handler::on_data: read the Stamp ─▶ count, check order, latency
+//!   then: drain, close every connection ─▶ Report (report.rs) ─▶ table or JSON (render.rs)
 //! ```
 //!
-//! The generator's own cost is the floor of every figure it reports, so it is kept small:
-//! one shared read buffer, frames parsed and masked in place, no allocation per message, one
+//! Every figure is capped by what the generator itself can drive, so it is kept cheap: one
+//! shared read buffer, frames parsed and masked in place, no allocation per message, one
 //! `write` per socket per turn. It reports its own CPU use beside the server's (`--pid`), so a
 //! reader can tell when it, not the server, was the bottleneck.
 //!
