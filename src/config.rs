@@ -8,7 +8,9 @@
 //! [`Config::from_args`] maps each flag to its knob; reading the command line itself (the
 //! lexer and the value parsers) is `cli.rs`.
 
-use crate::cli::{parse_addr, parse_level, usage};
+use crate::cli::{
+    parse_addr, parse_bytes, parse_count, parse_level, parse_time, usage, Args, UsageError,
+};
 use crate::http::Policy;
 use crate::wire::MAX_FRAME_HEADER;
 use std::fmt;
@@ -268,10 +270,6 @@ Options:
 BYTES takes a plain number or a suffix: 64KiB, 1MiB, 1GiB (also K, M, G, KB, MB).
 TIME takes a number with a unit: 500ms, 10s, 2m.
 ";
-
-// The load generator (`src/bench/`) still reads its command line through these names; they
-// can go once it has its own lexer.
-pub use crate::cli::{parse_bytes, parse_count, parse_time, Args, UsageError};
 
 /// What `chatloop serve` was asked to do.
 #[derive(Debug)]

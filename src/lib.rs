@@ -39,7 +39,7 @@
 //! | [`cli`] | the command-line lexer every subcommand shares |
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
-//! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
+//! | `crates/chatloop-bench` | the load generator, `chatloop bench` (feature `bench`): its own crate |
 //! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
 //! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
 //! | `testing` | the mock socket the unit tests and the fuzz target share (feature `testing`) |
@@ -67,8 +67,6 @@
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
 pub mod backpressure;
-#[cfg(feature = "bench")]
-pub mod bench;
 #[cfg(feature = "redis")]
 pub mod bridge;
 pub mod cli;
