@@ -35,8 +35,8 @@
 //!   admission? accept_upgrade / refuse ───▶ 101 and Open, or 503 / 429 and Linger
 //!                        ◀── Report{..}     GET /stats or /metrics
 //!   answer_report(body) ──────────────────▶ 200 and Linger
-//!                        ◀── Message(frame) one data message, encoded once as a server frame
-//!   relay to the room, or send it back (echo); then call again
+//!                        ◀── Message(msg)   one data message
+//!   encode it once into the room's batch, or send it back (echo); then call again
 //!                        ◀── Idle / Yield   drained (wait for readiness) / turn's share used
 //! ```
 //!
@@ -209,9 +209,10 @@ pub enum Action {
         /// A HEAD request: headers only.
         head_only: bool,
     },
-    /// One complete data message, encoded once as an unmasked server frame. The server relays
-    /// it to the room (chat) or sends it back to this connection (echo), and counts it.
-    Message(Bytes),
+    /// One complete data message (text or binary), as tungstenite decoded it. The server
+    /// encodes it once, into the room's batch (chat) or a frame of its own sent back to this
+    /// connection (echo), and counts it.
+    Message(Message),
     /// Nothing more to read now: the socket said `WouldBlock`, the peer sent FIN, or the
     /// connection is closed. Wait for the next readiness event.
     Idle,
