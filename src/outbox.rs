@@ -55,6 +55,9 @@ use std::rc::Rc;
 /// fewer calls per delivery. The slice array is 16 KiB of stack.
 pub const MAX_IOV: usize = 1024;
 
+/// Chunks a `writev` carries in the common case; more take the [`MAX_IOV`] path.
+const FEW_IOV: usize = 8;
+
 /// Capacity an emptied queue may keep. A connection that once held thousands of chunks gives the
 /// memory back; one that holds a few keeps its small buffer and does not reallocate.
 const KEEP_CAPACITY: usize = 16;
@@ -363,12 +366,14 @@ impl Outbox {
         self.seal_tail();
         let mut written = 0;
         while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let n = self.chunks.len().min(MAX_IOV);
-            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
-                *slot = IoSlice::new(&chunk.bytes);
-            }
-            match w.write_vectored(&slices[..n]) {
+            // Most writes carry a turn's one or two slices: filling the array for a backlog
+            // (16 KiB) would cost more than the rest of the call's user-space work.
+            let result = if self.chunks.len() <= FEW_IOV {
+                self.write_some::<FEW_IOV>(w)
+            } else {
+                self.write_some::<MAX_IOV>(w)
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => {
                     self.consume(k);
@@ -383,6 +388,16 @@ impl Outbox {
             self.chunks.shrink_to(KEEP_CAPACITY);
         }
         Ok(written)
+    }
+
+    /// One `writev` of up to `N` chunks from the front.
+    fn write_some<const N: usize>(&self, w: &mut impl Write) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let n = self.chunks.len().min(N);
+        for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+            *slot = IoSlice::new(&chunk.bytes);
+        }
+        w.write_vectored(&slices[..n])
     }
 
     /// Removes `k` written bytes from the front, releasing each chunk's charge as it goes.
