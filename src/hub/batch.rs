@@ -17,14 +17,19 @@
 //!   e (joined mid-turn) gets                     [c1  b2]        from its join point on
 //! ```
 //!
-//! The general case: a member's own frames that follow each other form one *run*; its slices
-//! are what lies between its runs, from its join point to the end. `k` runs leave at most
-//! `k + 1` slices (fewer when a run touches either end or the join point), and every slice
-//! starts and ends on a frame boundary, so no member ever sees part of a frame. Each sender's
-//! frames are in the buffer in the order they were read, so every member gets them in order.
+//! The general case: frames that follow each other from one sender form a *span*; a member's
+//! slices are what lies between its own spans, from its join point to the end. `k` own spans
+//! leave at most `k + 1` slices (fewer when one touches either end or the join point), and
+//! every slice starts and ends on a frame boundary, so no member ever sees part of a frame.
+//! Each sender's frames are in the buffer in the order they were read, so every member gets
+//! them in order. (The server reads a connection at most once a turn, so in practice a
+//! member's frames of a turn are one span and it gets at most two slices; the arithmetic does
+//! not rely on that.)
 //!
 //! What it costs a member: its outbox is charged the whole buffer (its slices keep all of it
-//! alive, own frames included) plus a chunk cost per slice; see `outbox.rs`.
+//! alive, own frames included) plus a chunk cost per slice; see `outbox.rs`. What the batch
+//! keeps besides the buffer is one entry per span, not per frame, so a flood of tiny messages
+//! costs no bookkeeping per message.
 
 use super::ConnId;
 use bytes::Bytes;
@@ -33,34 +38,47 @@ use std::ops::Range;
 /// Capacity the bookkeeping lists keep between turns; a turn that needed more gives it back.
 const KEEP_CAPACITY: usize = 64;
 
-/// One room's frames of this turn, and who sent each. See the module docs.
+/// Frames that follow each other in the buffer from one sender.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// The sender (`None`: another node, through Redis).
+    from: Option<ConnId>,
+    /// Where the span ends in the buffer (it starts where the one before ends).
+    end: usize,
+    /// Frames in the buffer up to `end`, this span's included.
+    frames: usize,
+}
+
+/// One room's frames of this turn, and who sent them. See the module docs.
 #[derive(Debug, Default)]
 pub struct Batch {
     /// The frames, back to back, as clients will receive them.
     buf: Vec<u8>,
-    /// Each frame's sender (`None`: another node, through Redis) and where it ends in `buf`.
-    frames: Vec<(Option<ConnId>, usize)>,
-    /// Members that joined during this turn, and how long `buf` was when they did.
+    /// The spans, in buffer order.
+    spans: Vec<Span>,
+    /// Members that joined during this turn, and how many spans there were when they did.
     joined: Vec<(ConnId, usize)>,
+    /// A member joined since the last frame: the next frame starts a span of its own, so a
+    /// join point always falls between spans.
+    split: bool,
+    /// Each sender's spans, as (sender, span index), sorted (made by `seal`).
+    own: Vec<(ConnId, usize)>,
 }
 
-/// A batch frozen for delivery: the shared buffer, and how to cut it for each member.
+/// A batch frozen for delivery: the shared buffer, and how to cut it for each member. It
+/// borrows the batch's lists; [`Batch::clear`] starts the next turn once it is delivered.
 #[derive(Debug)]
-pub struct Sealed {
+pub struct Sealed<'a> {
     /// The turn's frames, one allocation shared by every member's slices.
     pub buf: Bytes,
-    /// Where each frame ends, in order (for counting the frames in a slice).
-    ends: Vec<usize>,
-    /// Each sender's runs of frames, sorted by sender, then by position.
-    runs: Vec<(ConnId, Range<usize>)>,
-    /// Joiners of this turn and their join points.
-    joined: Vec<(ConnId, usize)>,
+    /// The batch it came from.
+    batch: &'a Batch,
 }
 
 impl Batch {
     /// True while nothing was appended this turn.
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.spans.is_empty()
     }
 
     /// Appends one frame from `from`, written by `encode` at the end of the buffer. Returns
@@ -72,8 +90,19 @@ impl Batch {
     ) -> Range<usize> {
         let start = self.buf.len();
         encode(&mut self.buf);
-        self.frames.push((from, self.buf.len()));
-        start..self.buf.len()
+        let end = self.buf.len();
+        match self.spans.last_mut() {
+            Some(last) if last.from == from && !self.split => {
+                last.end = end;
+                last.frames += 1;
+            }
+            last => {
+                let frames = last.map_or(0, |l| l.frames) + 1;
+                self.spans.push(Span { from, end, frames });
+                self.split = false;
+            }
+        }
+        start..end
     }
 
     /// The frame bytes at `range` (as returned by [`Batch::push`]).
@@ -83,81 +112,75 @@ impl Batch {
 
     /// `conn` joined the room now: it receives only what is appended from here on.
     pub fn joined(&mut self, conn: ConnId) {
-        if !self.buf.is_empty() {
-            self.joined.push((conn, self.buf.len()));
+        if !self.spans.is_empty() {
+            self.joined.push((conn, self.spans.len()));
+            self.split = true;
         }
     }
 
-    /// Freezes this turn's frames for delivery and empties the batch for the next turn.
-    pub fn seal(&mut self) -> Sealed {
+    /// Freezes this turn's frames for delivery. Call [`Batch::clear`] once they are delivered.
+    pub fn seal(&mut self) -> Sealed<'_> {
         let mut buf = std::mem::take(&mut self.buf);
         // The buffer is charged by its length: give back what doubling left unused.
         buf.shrink_to_fit();
-        let mut runs: Vec<(ConnId, Range<usize>)> = Vec::new();
-        let mut start = 0;
-        for &(from, end) in &self.frames {
-            if let Some(from) = from {
-                runs.push((from, start..end));
-            }
-            start = end;
-        }
-        // Stable: each sender's frames stay in buffer order; then adjacent ones merge.
-        runs.sort_by_key(|(conn, _)| conn.0);
-        runs.dedup_by(|next, run| {
-            let adjacent = next.0 == run.0 && next.1.start == run.1.end;
-            if adjacent {
-                run.1.end = next.1.end;
-            }
-            adjacent
-        });
-        let ends = self.frames.iter().map(|&(_, end)| end).collect();
-        let joined = std::mem::take(&mut self.joined);
-        self.frames.clear();
-        self.frames.shrink_to(KEEP_CAPACITY);
+        self.own.clear();
+        let senders = self.spans.iter().enumerate();
+        self.own
+            .extend(senders.filter_map(|(i, s)| s.from.map(|from| (from, i))));
+        self.own.sort_unstable_by_key(|&(conn, i)| (conn.0, i));
         Sealed {
             buf: Bytes::from(buf),
-            ends,
-            runs,
-            joined,
+            batch: self,
+        }
+    }
+
+    /// Empties the batch for the next turn, giving back what a big turn needed.
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.spans.shrink_to(KEEP_CAPACITY);
+        self.joined.clear();
+        self.joined.shrink_to(KEEP_CAPACITY);
+        self.own.clear();
+        self.own.shrink_to(KEEP_CAPACITY);
+        self.split = false;
+    }
+
+    /// Where span `i` starts in the buffer, and the frames before it (`i` may be one past the
+    /// last span: the end).
+    fn before(&self, i: usize) -> (usize, usize) {
+        match i.checked_sub(1).map(|p| self.spans[p]) {
+            Some(prev) => (prev.end, prev.frames),
+            None => (0, 0),
         }
     }
 }
 
-impl Sealed {
-    /// The parts of the buffer `member` receives, in order, and how many frames they hold.
-    /// Empty if it receives nothing (it sent everything after its join point).
+impl Sealed<'_> {
+    /// Puts the parts of the buffer `member` receives into `into`, in order, and returns how
+    /// many frames they hold: everything from its join point on, except its own spans. None
+    /// if it receives nothing (it sent everything after its join point).
     pub fn cut(&self, member: ConnId, into: &mut Vec<Range<usize>>) -> usize {
         into.clear();
-        let from = self
+        let b = self.batch;
+        let first = b
             .joined
             .iter()
             .find(|(c, _)| *c == member)
-            .map_or(0, |&(_, at)| at);
-        let first = self.runs.partition_point(|(c, _)| c.0 < member.0);
-        let own = self.runs[first..]
-            .iter()
-            .take_while(|(c, _)| *c == member)
-            .map(|(_, run)| run);
-        let mut at = from;
-        for run in own {
-            if run.end <= at {
-                continue;
+            .map_or(0, |j| j.1);
+        let at = b.own.partition_point(|&(c, _)| c.0 < member.0);
+        let own = b.own[at..].iter().take_while(|(c, _)| *c == member);
+        // Walk span indices: from `next` up to each own span is received, then skip it.
+        let mut next = first;
+        let mut frames = 0;
+        for i in own.map(|&(_, i)| i).chain([b.spans.len()]) {
+            if i > next {
+                let ((start, before), (end, upto)) = (b.before(next), b.before(i));
+                into.push(start..end);
+                frames += upto - before;
             }
-            if run.start > at {
-                into.push(at..run.start);
-            }
-            at = run.end;
+            next = next.max(i + 1);
         }
-        if at < self.buf.len() {
-            into.push(at..self.buf.len());
-        }
-        into.iter().map(|r| self.frames_in(r)).sum()
-    }
-
-    /// How many frames lie in `range` (whose ends are frame boundaries).
-    fn frames_in(&self, range: &Range<usize>) -> usize {
-        let upto = |x: usize| self.ends.partition_point(|&end| end <= x);
-        upto(range.end) - upto(range.start)
+        frames
     }
 }
 
@@ -190,7 +213,8 @@ mod tests {
     #[test]
     fn members_get_all_but_their_own_frames_in_order() {
         // a = 1, b = 2, c = 3, d = 4 (silent)
-        let sealed = batch(&[(1, b'a'), (2, b'b'), (1, b'A'), (3, b'c'), (2, b'B')]).seal();
+        let mut b = batch(&[(1, b'a'), (2, b'b'), (1, b'A'), (3, b'c'), (2, b'B')]);
+        let sealed = b.seal();
         assert_eq!(
             received(&sealed, 1),
             (vec![b"b".to_vec(), b"cB".to_vec()], 3)
@@ -209,7 +233,8 @@ mod tests {
     /// Frames a member sent back to back are one run: they cost it one gap, not one each.
     #[test]
     fn a_run_of_own_frames_leaves_one_gap() {
-        let sealed = batch(&[(2, b'x'), (1, b'a'), (1, b'b'), (1, b'c'), (2, b'y')]).seal();
+        let mut b = batch(&[(2, b'x'), (1, b'a'), (1, b'b'), (1, b'c'), (2, b'y')]);
+        let sealed = b.seal();
         assert_eq!(
             received(&sealed, 1),
             (vec![b"x".to_vec(), b"y".to_vec()], 2)
@@ -220,9 +245,9 @@ mod tests {
             (vec![b"abc".to_vec()], 3),
             "own at both ends"
         );
-        let only = batch(&[(5, b'a'), (5, b'b')]).seal();
+        let mut only = batch(&[(5, b'a'), (5, b'b')]);
         assert_eq!(
-            received(&only, 5),
+            received(&only.seal(), 5),
             (vec![], 0),
             "the only sender gets nothing"
         );
@@ -250,12 +275,24 @@ mod tests {
         assert_eq!(received(&sealed, 4), (vec![b"abLONGr".to_vec()], 4));
     }
 
+    /// A join between two frames of one sender splits them: the joiner gets the second only.
+    #[test]
+    fn a_join_splits_a_span() {
+        let mut b = batch(&[(1, b'a')]);
+        b.joined(ConnId(9));
+        b.push(Some(ConnId(1)), |buf| buf.push(b'b'));
+        let sealed = b.seal();
+        assert_eq!(received(&sealed, 9), (vec![b"b".to_vec()], 1));
+        assert_eq!(received(&sealed, 2), (vec![b"ab".to_vec()], 2));
+    }
+
     /// Sealing empties the batch: the next turn starts afresh, joiners included.
     #[test]
     fn sealing_starts_the_next_turn_empty() {
         let mut b = batch(&[(1, b'a')]);
         b.joined(ConnId(2));
         let _ = b.seal();
+        b.clear();
         assert!(b.is_empty());
         b.push(Some(ConnId(1)), |buf| buf.push(b'z'));
         assert_eq!(received(&b.seal(), 2), (vec![b"z".to_vec()], 1));

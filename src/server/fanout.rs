@@ -46,6 +46,7 @@ impl Server {
                 }
                 slot.mark_dirty(to, &mut self.dirty);
             }
+            r.batch.clear();
         }
     }
 
