@@ -186,12 +186,7 @@ fn a_paused_room_is_read_again_as_soon_as_it_catches_up() {
 /// A flood of empty messages to clients that never read: the server's resident memory grows
 /// by at most twice `--max-queue-bytes` per stuck reader. (Counting payload alone, a queued
 /// empty message cost ~100 bytes against 2 counted, and the growth was 29 times the cap.)
-///
-/// The kernel takes the first ~4 MiB for each stuck reader (its send buffer grows that far), so
-/// the flood must be about 2.3 million messages: too long for the debug build the suite runs.
-/// `benches/relay.sh` runs it in release (`cargo test --release --test rooms -- --ignored`).
 #[test]
-#[ignore = "long: millions of messages; run in release by benches/relay.sh"]
 fn an_empty_message_flood_holds_at_most_twice_the_cap_per_stuck_reader() {
     const STUCK: u64 = 1;
     const CAP_KIB: u64 = 256;

@@ -16,6 +16,7 @@ use crate::conn::Sent;
 use crate::hub::{ConnId, RoomId};
 use bytes::Bytes;
 use log::warn;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 impl Server {
@@ -98,17 +99,26 @@ impl Server {
     }
 
     /// Frames from other nodes that waited for a room that is no longer paused go into its
-    /// batch, in the order they came; those of a room that vanished are dropped.
+    /// batch, in the order they came, a quarter of `--max-queue-bytes` a turn at most (as
+    /// reading does: a healthy member never gets more than that in one turn); those of a room
+    /// that vanished are dropped.
     pub(super) fn release_waiting(&mut self, now: Instant) {
-        let frames = std::mem::take(&mut self.parked.frames);
-        for (room, frame) in frames {
-            if self.hub.room(room).is_some() && self.room_paused(room, now) {
-                self.parked.frames.push((room, frame));
+        let mut budget = self.config.max_queue_bytes / 4;
+        let mut kept = VecDeque::new();
+        while let Some((room, frame)) = self.parked.take_front() {
+            if self.hub.room(room).is_none() {
                 continue;
             }
-            self.parked.waiting_bytes -= frame.len();
+            if budget == 0 || self.room_paused(room, now) {
+                kept.push_back((room, frame));
+                continue;
+            }
+            budget = budget.saturating_sub(frame.len());
             self.hub
                 .append(room, None, |buf| buf.extend_from_slice(&frame));
+        }
+        for (room, frame) in kept {
+            self.parked.wait(room, frame);
         }
     }
 

@@ -13,9 +13,10 @@
 use super::Server;
 use crate::config::Mode;
 use crate::conn::{Action, Sent};
-use crate::hub::ConnId;
+use crate::hub::{ConnId, RoomId};
 use crate::wire::{encode_into, framed_len};
 use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 use tungstenite::Message;
 
@@ -131,14 +132,13 @@ impl Server {
         if self.bridge.is_none() {
             return;
         }
-        // Frames of rooms that caught up go first, so each node's order holds.
-        self.release_waiting(now);
         let paused = self.bridge_paused();
         let Some(bridge) = &mut self.bridge else {
             return;
         };
         for (room, frame) in bridge.turn(self.poll.registry(), now, paused) {
-            if self.room_paused(room, now) {
+            // Behind earlier frames of its room that still wait, so each node's order holds.
+            if self.room_paused(room, now) || self.parked.waiting.contains_key(&room) {
                 self.parked.wait(room, frame);
             } else {
                 self.hub
@@ -148,10 +148,12 @@ impl Server {
     }
 
     /// True while the bridge must not read Redis: the server is over high water, or frames
-    /// for paused rooms already fill a connection's cap.
+    /// for paused rooms already fill a quarter of it. (One connection brings every room's
+    /// messages, so past that bound every room's input waits in Redis until a room resumes.)
     #[cfg(feature = "redis")]
     pub(super) fn bridge_paused(&self) -> bool {
-        self.backpressure.is_paused() || self.parked.waiting_bytes >= self.config.max_queue_bytes
+        self.backpressure.is_paused()
+            || self.parked.waiting_bytes >= self.config.high_water_bytes / 4
     }
 }
 
@@ -162,16 +164,31 @@ pub(super) struct Parked {
     /// Connections not read while their room is paused; each is still marked ready.
     pub(super) conns: Vec<ConnId>,
     /// Frames from other nodes for paused rooms, in the order they came.
-    pub(super) frames: Vec<(crate::hub::RoomId, Bytes)>,
-    /// Bytes in `frames`: past `--max-queue-bytes` the bridge stops reading.
+    pub(super) frames: VecDeque<(RoomId, Bytes)>,
+    /// How many of `frames` each room has: a room's new frames queue up behind its old ones.
+    pub(super) waiting: HashMap<RoomId, usize>,
+    /// Bytes in `frames`: past a quarter of `--high-water-bytes` the bridge stops reading.
     pub(super) waiting_bytes: usize,
 }
 
 impl Parked {
     /// Keeps `frame` for `room` until the room resumes.
-    #[cfg(feature = "redis")]
-    fn wait(&mut self, room: crate::hub::RoomId, frame: Bytes) {
+    pub(super) fn wait(&mut self, room: RoomId, frame: Bytes) {
         self.waiting_bytes += frame.len();
-        self.frames.push((room, frame));
+        *self.waiting.entry(room).or_default() += 1;
+        self.frames.push_back((room, frame));
+    }
+
+    /// Takes the frame at the front off the list.
+    pub(super) fn take_front(&mut self) -> Option<(RoomId, Bytes)> {
+        let (room, frame) = self.frames.pop_front()?;
+        self.waiting_bytes -= frame.len();
+        if let Some(n) = self.waiting.get_mut(&room) {
+            *n -= 1;
+            if *n == 0 {
+                self.waiting.remove(&room);
+            }
+        }
+        Some((room, frame))
     }
 }
