@@ -170,6 +170,11 @@ impl Hub {
         self.rooms.get(room.0).map_or(&[], |r| &r.members)
     }
 
+    /// How many rooms are paused now (a member behind, as of their last check).
+    pub fn rooms_paused(&self) -> usize {
+        self.rooms.iter().filter(|(_, r)| r.lag.is_paused()).count()
+    }
+
     /// How many rooms exist now.
     pub fn len(&self) -> usize {
         self.rooms.len()

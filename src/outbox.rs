@@ -70,7 +70,7 @@ const ALLOCATION_COST: usize = 64;
 
 /// What one queued chunk costs beyond its bytes, charged against the cap with them: its slot in
 /// the queue, counted twice (a `VecDeque` grows by doubling and shrinks only when emptied, so up
-/// to half its slots may stand empty), and [`ALLOCATION_COST`]. 144 bytes on 64-bit targets.
+/// to half its slots may stand empty), and `ALLOCATION_COST`. 144 bytes on 64-bit targets.
 pub const CHUNK_COST: usize = 2 * size_of::<Chunk>() + ALLOCATION_COST;
 
 /// What a set of outboxes hold together, shared by them (single-threaded, so `Rc<Cell>`): the

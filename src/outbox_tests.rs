@@ -153,3 +153,11 @@ fn discard_keeps_a_partly_written_front() {
     assert_eq!(meter.get(), 0, "a dropped outbox leaves the meter");
     assert_eq!(meter.behind(), 0);
 }
+
+/// What the docs say a chunk costs on a 64-bit target (a 40-byte slot, counted twice, and 64
+/// bytes of allocation).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn a_chunk_costs_144_bytes_on_64_bit() {
+    assert_eq!(CHUNK_COST, 144);
+}

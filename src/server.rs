@@ -313,6 +313,7 @@ impl Server {
             queued_bytes: self.meter.get(),
             behind: self.meter.behind(),
             paused: self.backpressure.is_paused(),
+            rooms_paused: self.hub.rooms_paused(),
             rss_bytes: stats::rss_bytes(),
             #[cfg(feature = "redis")]
             redis: self.bridge.as_ref().map(|b| b.counters()),

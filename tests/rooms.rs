@@ -95,6 +95,9 @@ fn a_laggard_holds_up_only_its_own_room() {
     // Room A: the flood. Sends block while the room is paused (TCP pushes back).
     let flood_began = Instant::now();
     let dropped_after = thread::spawn(move || {
+        wait_until(LAG, "room /a, and it alone, to pause", || {
+            stat(&stats_body(server.addr), "rooms_paused") == 1
+        });
         wait_until(LAG * 3, "the laggard to be dropped", || {
             stat(&stats_body(server.addr), "slow_consumers_total") == 1
         });
