@@ -6,6 +6,7 @@
 #   benches/relay.sh fanout           fan-out only: 1000 × 10 (window 64), 100 × 100 (window 8)
 #   benches/relay.sh rooms            a laggard in room /a, room /b's latency (issue 14's test)
 #   benches/relay.sh memory           empty messages to a client that never reads: RSS growth
+#   benches/relay.sh echo             echo round trips (100 clients, one 64 B message in flight)
 #   BASE=<git rev> ROUNDS=5 benches/relay.sh     another base, more rounds (default 3)
 #   SKIP_BUILD=1 benches/relay.sh     reuse both builds (build once, then time under a lock)
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${BASE:-main}
 ROUNDS=${ROUNDS:-3}
-PARTS=${1:-fanout rooms memory}
+PARTS=${1:-fanout rooms memory echo}
 OUT=benches/results
 WORK=target/relay-bench
 mkdir -p "$OUT" "$WORK"
@@ -130,6 +131,13 @@ for round in $(seq "$ROUNDS"); do
         record "$round" $build rooms \
           "{\"b\":$b,\"a\":$(cat "$WORK/a.json"),\"slow_consumers\":$slow}"
         ;;
+      echo)
+        start_server $build --echo
+        json=$(taskset -c 1 $GEN bench echo --url ws://127.0.0.1:$PORT/ --clients 100 --size 64 \
+          --duration 10s --warmup 2s --pid "$SPID" --json --quiet || echo '{}')
+        stop_server
+        record "$round" $build echo "$json"
+        ;;
       memory)
         # Issue 14's second figure: empty messages to one client that never reads.
         start_server $build --max-queue-bytes 256KiB --lag-timeout 60s
@@ -187,6 +195,13 @@ for part in parts:
         (b, n) = (rows["base"], rows["new"])
         rb, rn = med([r.get("rate") for r in b]), med([r.get("rate") for r in n])
         print(f"  new ÷ base: {rn / rb:.2f}× deliveries/s")
+    elif part == "echo":
+        print("\necho: 100 clients, one 64 B message in flight each")
+        for b, rs in rows.items():
+            rate = med([r.get("rate") for r in rs])
+            us = med([r["server_cpu_pct"] / 100 / r["rate"] * 1e6 for r in rs
+                      if r.get("rate") and r.get("server_cpu_pct")])
+            print(f"  {b:4}  {rate/1e3:7.1f}k round trips/s  {us:5.2f} µs server CPU each")
     elif part == "rooms":
         print("\nrooms: /b at 100 msg/s while /a floods a client that never reads "
               "(--max-queue-bytes 256KiB --lag-timeout 3s)")
