@@ -461,10 +461,7 @@ fn a_laggard_holds_up_only_its_own_rooms_remote_messages() {
     let mut b_listener = connect(&b, "/b");
     let mut a_listener = connect(&b, "/a");
     // A member of /a on B that never reads, with a small receive buffer.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4 << 10).unwrap();
-    socket.connect(&b.addr.into()).unwrap();
-    let mut laggard: TcpStream = socket.into();
+    let mut laggard = small_buffer(b.addr, 4 << 10);
     laggard.write_all(upgrade_request("/a").as_bytes()).unwrap();
     wait_until(SETTLE, "three members on B", || {
         stat(&b, "connections_open") == 3

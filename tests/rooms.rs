@@ -16,11 +16,7 @@ use tungstenite::Message;
 /// A client in `path` that upgrades and then never reads. Its receive buffer is small, so the
 /// kernel cannot hide for long how far behind it is.
 fn stuck_reader(addr: SocketAddr, path: &str) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4 << 10).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut stream = small_buffer(addr, 4 << 10);
     stream.write_all(upgrade_request(path).as_bytes()).unwrap();
     stream
 }
@@ -146,11 +142,7 @@ fn a_paused_room_is_read_again_as_soon_as_it_catches_up() {
         c.write_timeout = Duration::from_secs(60);
     });
     let mut sender = connect(&server, "/r");
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(8 << 10).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let stream: TcpStream = socket.into();
-    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let stream = small_buffer(server.addr, 8 << 10);
     let mut reader = tungstenite::client(server.url("/r"), stream).unwrap().0;
     wait_until(READ_TIMEOUT, "both clients in the room", || {
         stat(&stats_body(server.addr), "connections_open") == 2
