@@ -7,6 +7,8 @@
 #   benches/relay.sh rooms            a laggard in room /a, room /b's latency (issue 14's test)
 #   benches/relay.sh memory           empty messages to a client that never reads: RSS growth
 #   benches/relay.sh echo             echo round trips (100 clients, one 64 B message in flight)
+#   benches/relay.sh highwater        fan-out 1000 × 10 with --high-water-bytes 2MiB: how long
+#                                     the server-wide pause lasts once the outboxes drain
 #   BASE=<git rev> ROUNDS=5 benches/relay.sh     another base, more rounds (default 3)
 #   SKIP_BUILD=1 benches/relay.sh     reuse both builds (build once, then time under a lock)
 #
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${BASE:-main}
 ROUNDS=${ROUNDS:-3}
-PARTS=${1:-fanout rooms memory echo}
+PARTS=${1:-fanout rooms memory echo highwater}
 OUT=benches/results
 WORK=target/relay-bench
 mkdir -p "$OUT" "$WORK"
@@ -131,6 +133,14 @@ for round in $(seq "$ROUNDS"); do
         record "$round" $build rooms \
           "{\"b\":$b,\"a\":$(cat "$WORK/a.json"),\"slow_consumers\":$slow}"
         ;;
+      highwater)
+        start_server $build --high-water-bytes 2MiB
+        json=$(taskset -c 1 $GEN bench fanout --url ws://127.0.0.1:$PORT/room --clients 1000 \
+          --senders 10 --window 64 --size 64 --duration 10s --warmup 2s --pid "$SPID" \
+          --json --quiet || echo '{}')
+        stop_server
+        record "$round" $build highwater "$json"
+        ;;
       echo)
         start_server $build --echo
         json=$(taskset -c 1 $GEN bench echo --url ws://127.0.0.1:$PORT/ --clients 100 --size 64 \
@@ -180,8 +190,9 @@ print(f"medians of {max(r['round'] for r in runs)} rounds, base then new (interl
 for part in parts:
     rows = {b: [r["run"] for r in runs if r["part"] == part and r["build"] == b]
             for b in ("base", "new")}
-    if part.startswith("fanout"):
-        print(f"\n{part}, 64 B")
+    if part.startswith("fanout") or part == "highwater":
+        title = "fanout 1000x10 w64 with --high-water-bytes 2MiB" if part == "highwater" else part
+        print(f"\n{title}, 64 B")
         for b, rs in rows.items():
             rate = med([r.get("rate") for r in rs])
             cpu = med([r.get("server_cpu_pct") for r in rs])
