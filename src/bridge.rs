@@ -70,8 +70,8 @@
 //! message. Messages for a room whose members are behind wait, in order, until it catches up
 //! (per-room backpressure, `server/read.rs`); reading from Redis pauses while the server is
 //! over high water or those waiting messages pass a quarter of it, and reads at most a quarter
-//! of `--max-queue-bytes` per turn. If Redis then holds too much
-//! for us, its `client-output-buffer-limit pubsub` disconnects us and we reconnect.
+//! of `--max-queue-bytes` per turn. If Redis then holds too much for us, its
+//! `client-output-buffer-limit pubsub` disconnects us and we reconnect.
 
 mod channels;
 mod link;
