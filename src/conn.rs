@@ -221,7 +221,8 @@ pub enum Action {
     Yield,
 }
 
-/// What became of a frame handed to [`Conn::send`].
+/// What became of what the server handed to [`Conn::send_shared`], [`Conn::send_own`] or
+/// [`Conn::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
     /// Queued: one delivery.
