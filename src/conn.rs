@@ -225,7 +225,7 @@ pub enum Action {
 /// [`Conn::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
-    /// Queued: one delivery.
+    /// Queued: a delivery for each message in it.
     Queued,
     /// Not sent: the connection is not open (still in HTTP, or closing). Not a delivery.
     Skipped,
