@@ -150,9 +150,6 @@ pub struct Outbox {
     bytes: usize,
     /// What is charged against the cap: each chunk's charge, and the tail's.
     held: usize,
-    /// What the tail is charged: its capacity (what it really holds), plus `CHUNK_COST`
-    /// while it has bytes.
-    tail_held: usize,
     /// The cap on `held` (`--max-queue-bytes`).
     cap: usize,
     /// The server's meter, and the room's once the connection joins one.
@@ -171,7 +168,6 @@ impl Outbox {
             tail: Vec::new(),
             bytes: 0,
             held: 0,
-            tail_held: 0,
             cap,
             meters: [Some(meter), None],
             mid_chunk: false,
@@ -202,7 +198,7 @@ impl Outbox {
         } else {
             self.tail.len() + CHUNK_COST
         };
-        let after = self.held - self.tail_held + sealing + whole + slices.len() * CHUNK_COST;
+        let after = self.held - self.tail_charge() + sealing + whole + slices.len() * CHUNK_COST;
         if after > self.cap {
             return Err(Full);
         }
@@ -239,13 +235,9 @@ impl Outbox {
     /// echo), or nothing if that would pass the cap ([`Full`]).
     pub fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Full> {
         let before = self.tail.len();
-        write(&mut self.tail);
-        self.bytes += self.tail.len() - before;
-        self.recharge_tail();
+        self.change_tail(write);
         if self.held > self.cap {
-            self.bytes -= self.tail.len() - before;
-            self.tail.truncate(before);
-            self.recharge_tail();
+            self.change_tail(|tail| tail.truncate(before));
             return Err(Full);
         }
         self.update_behind();
@@ -255,18 +247,23 @@ impl Outbox {
     /// Appends `bytes` to the tail whatever the cap says: for control frames (a Pong or a
     /// Close must not be refused); the cap is checked again after them.
     pub fn append_unchecked(&mut self, bytes: &[u8]) {
-        self.tail.extend_from_slice(bytes);
-        self.bytes += bytes.len();
-        self.recharge_tail();
+        self.change_tail(|tail| tail.extend_from_slice(bytes));
         self.update_behind();
     }
 
-    /// Charges the tail for what it holds now.
-    fn recharge_tail(&mut self) {
+    /// What the tail is charged: its capacity (what it really holds), plus `CHUNK_COST`
+    /// while it has bytes.
+    fn tail_charge(&self) -> usize {
         let cost = if self.tail.is_empty() { 0 } else { CHUNK_COST };
-        let now = self.tail.capacity() + cost;
-        let was = std::mem::replace(&mut self.tail_held, now);
-        self.charge(now, was);
+        self.tail.capacity() + cost
+    }
+
+    /// Changes the tail with `change`, keeping `bytes` and the charges in step.
+    fn change_tail(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
+        let (len, was) = (self.tail.len(), self.tail_charge());
+        change(&mut self.tail);
+        self.bytes = self.bytes - len + self.tail.len();
+        self.charge(self.tail_charge(), was);
     }
 
     /// Turns the tail into a chunk, so what is queued next comes after it.
@@ -274,10 +271,11 @@ impl Outbox {
         if self.tail.is_empty() {
             return;
         }
+        let was = self.tail_charge();
         let mut tail = std::mem::take(&mut self.tail);
+        self.charge(0, was);
         // Charged by its length from now on: give back what doubling left unused.
         tail.shrink_to_fit();
-        self.recharge_tail();
         self.queue(Chunk {
             bytes: Bytes::from(tail),
             hidden: 0,
