@@ -88,9 +88,11 @@ stop_server() {
   kill "$SPID" 2>/dev/null || true
   wait "$SPID" 2>/dev/null || true
 }
-gauge() { # key → the value in /stats
+gauge() { # key → the value in /stats, or null if the server does not answer in 2 s (a server
+  # that stops reading every socket while one client is behind does not read the request)
   python3 -c 'import json,sys,urllib.request as u
-print(json.load(u.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]))[sys.argv[2]])' "$PORT" "$1"
+try: print(json.load(u.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1], timeout=2))[sys.argv[2]])
+except Exception: print("null")' "$PORT" "$1"
 }
 record() { # round build part json
   echo "{\"round\":$1,\"build\":\"$2\",\"part\":\"$3\",\"run\":$4}" >>"$OUT/relay.jsonl"
@@ -157,20 +159,19 @@ for round in $(seq "$ROUNDS"); do
         before=$(awk '/VmRSS/ {print $2}' /proc/$SPID/status)
         python3 "$WORK/flood.py" $PORT /m 16 &
         FLOOD=$!
-        # Until the server stops taking messages (it paused, or took them all).
+        # Until the peak stops growing for a second (the server paused, or took it all).
         last=-1
-        for _ in $(seq 300); do
-          sleep 0.2
-          now=$(gauge messages_in_total)
-          [ "$now" = "$last" ] && [ "$now" != 0 ] && break
-          last=$now
+        for _ in $(seq 60); do
+          sleep 1
+          peak=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
+          [ "$peak" = "$last" ] && break
+          last=$peak
         done
-        peak=$(awk '/VmHWM/ {print $2}' /proc/$SPID/status)
-        behind=$(gauge behind)
+        messages=$(gauge messages_in_total)
         kill $FLOOD $STUCK 2>/dev/null || true
         stop_server
         record "$round" $build memory \
-          "{\"rss_before_kib\":$before,\"peak_kib\":$peak,\"messages\":$now,\"behind\":$behind}"
+          "{\"rss_before_kib\":$before,\"peak_kib\":$peak,\"messages\":$messages}"
         ;;
       esac
       echo "round $round $build $part: done" >&2
