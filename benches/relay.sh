@@ -69,6 +69,9 @@ while sent < float(sys.argv[3]) * (1 << 20):
 time.sleep(60)
 EOF
 
+# Whatever happens, no server or helper outlives the run (they would hold the caller's lock).
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+
 PORT=19600
 start_server() { # build args... → sets SPID, PORT
   local build=$1
