@@ -72,6 +72,8 @@ pub mod outbox;
 pub mod redis;
 pub mod server;
 pub mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use config::{Config, Mode};
 pub use server::{Server, ServerHandle};

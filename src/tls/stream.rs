@@ -1,0 +1,425 @@
+//! [`TlsStream`]: a socket that speaks TLS, for a connection that reads and writes plaintext.
+//!
+//! It drives rustls's *unbuffered* API ([`UnbufferedServerConnection`]): rustls keeps the
+//! protocol state and the keys, and we keep the bytes. That is what makes an idle TLS
+//! connection cheap. rustls's buffered `ServerConnection` keeps a 4 KiB receive buffer for the
+//! life of the connection; here both ciphertext buffers are plain `Vec`s that are released the
+//! moment they are empty, so between messages a connection holds only rustls's state
+//! (≈2.5–3.5 KiB, measured in docs/tls.md).
+//!
+//! ```text
+//!   socket ──read──▶ incoming (ciphertext, only a partial record survives a turn)
+//!                       │ process_tls_records: handshake messages, or decrypted records
+//!                       ▼
+//!   Conn ◀──read── plaintext (the caller's buffer; what does not fit waits in `plain`)
+//!
+//!   Conn ──write_vectored(frames)──▶ gathered, encrypted as few records as fit
+//!                                        │
+//!   socket ◀──one write── outgoing (ciphertext; only what the socket did not take survives)
+//! ```
+//!
+//! **Writes.** The outbox hands over many frames in one `write_vectored`; they are gathered and
+//! encrypted into as few records as fit (one record carries up to 16 KiB, RFC 8446 §5.1), then
+//! written with one `write`: one system call per connection per call, as for a bare socket.
+//! Ciphertext the socket did not take waits in `outgoing`, and while it waits, further writes
+//! say `WouldBlock`, so the outbox stays the one queue that grows (and is bounded). The
+//! connection asks [`TlsStream::wants_write`] so it keeps WRITABLE interest while ciphertext
+//! waits, and calls `flush` to push it.
+//!
+//! **Errors.** A peer that does not speak TLS (plain HTTP on the TLS port) fails the
+//! handshake: the read returns `InvalidData`, the connection closes, and the peer gets a TLS
+//! alert if rustls queued one. A ClientHello that never completes yields nothing but
+//! `WouldBlock`, so the connection's request timeout ends it like any slow request.
+
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::ServerConfig;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+
+use crate::conn::Socket;
+
+/// The largest TLS record we read whole: 16 KiB of plaintext, plus the record header, the
+/// content type byte and the AEAD tag (RFC 8446 §5.2 allows up to 2^14 + 256 of ciphertext).
+const MAX_RECORD_BYTES: usize = 5 + (1 << 14) + 256;
+
+/// Ciphertext we hold while a record or handshake message is incomplete. rustls joins
+/// handshake messages of up to 64 KiB spread over several records; past this the peer is
+/// sending more than any handshake needs.
+const MAX_INCOMING_BYTES: usize = 0xffff + MAX_RECORD_BYTES;
+
+/// Plaintext encrypted per `write_vectored`: four full records. Bounds the ciphertext one
+/// connection can hold beyond its outbox.
+const MAX_PLAIN_PER_WRITE: usize = 4 << 14;
+
+/// Bytes one TLS 1.3 record adds to its plaintext: header 5, content type 1, tag 16.
+const RECORD_OVERHEAD: usize = 5 + 1 + 16;
+
+/// First guess at the room a handshake record needs (most fit; a certificate chain may ask
+/// for more, and gets it).
+const HANDSHAKE_GUESS: usize = 1024;
+
+/// A TLS server connection over the socket `S`, read and written as plaintext.
+pub struct TlsStream<S> {
+    /// The socket underneath (a `mio::net::TcpStream` in the server, a pipe in tests).
+    socket: S,
+    /// rustls's protocol state and keys.
+    tls: UnbufferedServerConnection,
+    /// Ciphertext read but not yet consumed: at most a partial record between turns.
+    incoming: Vec<u8>,
+    /// Ciphertext produced but not yet taken by the socket.
+    outgoing: Vec<u8>,
+    /// Decrypted bytes that did not fit the caller's buffer.
+    plain: Vec<u8>,
+    /// The peer sent close_notify or closed TCP: reads return end of stream once `plain` is
+    /// drained.
+    peer_closed: bool,
+}
+
+/// What one pass over the received ciphertext gave.
+enum Progress {
+    /// This many plaintext bytes went into the caller's buffer (perhaps more into `plain`).
+    Read(usize),
+    /// Nothing to hand over until more ciphertext arrives.
+    NeedInput,
+    /// The peer closed the TLS session (close_notify).
+    Closed,
+}
+
+impl<S> TlsStream<S> {
+    /// A server connection over a freshly accepted socket; nothing is read or sent yet.
+    pub fn new(socket: S, config: Arc<ServerConfig>) -> TlsStream<S> {
+        TlsStream {
+            socket,
+            // Fails only for a config that can make no server connection at all (no cipher
+            // suite for any version): `ServerTls` builds it from the provider's defaults.
+            tls: UnbufferedServerConnection::new(config).expect("server config is usable"),
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            plain: Vec::new(),
+            peer_closed: false,
+        }
+    }
+
+    /// The socket underneath, for registration with the poller.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.socket
+    }
+
+    /// The socket underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.socket
+    }
+
+    /// Ciphertext waits for the socket: keep WRITABLE interest and call `flush`.
+    pub fn wants_write(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// The handshake is done: application data may flow.
+    pub fn is_established(&self) -> bool {
+        !self.tls.is_handshaking()
+    }
+
+    /// Bytes this stream holds in its own buffers (capacity, not length): zero when idle.
+    pub fn buffered_capacity(&self) -> usize {
+        self.incoming.capacity() + self.outgoing.capacity() + self.plain.capacity()
+    }
+}
+
+impl<S: Read + Write> TlsStream<S> {
+    /// Runs rustls over `incoming` until it needs more input or has plaintext for `buf`.
+    /// Handshake messages it produces go to `outgoing` and are written out at once.
+    fn process(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
+        loop {
+            let UnbufferedStatus { discard, state } =
+                self.tls.process_tls_records(&mut self.incoming);
+            let state = match state {
+                Ok(state) => state,
+                Err(e) => {
+                    self.incoming.drain(..discard);
+                    self.send_alert();
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            };
+            let progress = match state {
+                ConnectionState::ReadTraffic(mut records) => {
+                    let mut n = 0;
+                    while let Some(record) = records.next_record() {
+                        let payload = record.map_err(invalid)?.payload;
+                        let fits = payload.len().min(buf.len() - n);
+                        buf[n..n + fits].copy_from_slice(&payload[..fits]);
+                        n += fits;
+                        self.plain.extend_from_slice(&payload[fits..]);
+                    }
+                    Some(Progress::Read(n))
+                }
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out))?;
+                    None
+                }
+                ConnectionState::TransmitTlsData(transmit) => {
+                    // Our buffer holds it until the socket takes it: rustls may move on.
+                    transmit.done();
+                    self.write_outgoing()?;
+                    None
+                }
+                ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_) => {
+                    Some(Progress::NeedInput)
+                }
+                ConnectionState::PeerClosed | ConnectionState::Closed => Some(Progress::Closed),
+                // Early data is off (`max_early_data_size` 0); any other state is from a newer
+                // rustls and unknown to us.
+                _ => return Err(invalid("unexpected TLS state")),
+            };
+            self.incoming.drain(..discard);
+            if let Some(progress) = progress {
+                return Ok(progress);
+            }
+        }
+    }
+
+    /// Writes `outgoing` until the socket would block. `WouldBlock` is not an error here: the
+    /// rest waits for the next WRITABLE event.
+    fn write_outgoing(&mut self) -> io::Result<()> {
+        while !self.outgoing.is_empty() {
+            match self.socket.write(&self.outgoing) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.outgoing.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Idle connections hold no buffer: the next write allocates afresh.
+        self.outgoing = Vec::new();
+        Ok(())
+    }
+
+    /// After a failed handshake, sends the alert rustls queued (if any), best effort: the
+    /// connection closes either way.
+    fn send_alert(&mut self) {
+        if let Ok(ConnectionState::EncodeTlsData(mut data)) =
+            self.tls.process_tls_records(&mut []).state
+        {
+            if encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out)).is_ok() {
+                let _ = self.write_outgoing();
+            }
+        }
+    }
+
+    /// Reads ciphertext from the socket into `incoming`: one read of up to a full record.
+    fn read_socket(&mut self) -> io::Result<usize> {
+        let used = self.incoming.len();
+        if used >= MAX_INCOMING_BYTES {
+            return Err(invalid("TLS handshake message too large"));
+        }
+        self.incoming.resize(used + MAX_RECORD_BYTES, 0);
+        let result = self.socket.read(&mut self.incoming[used..]);
+        self.incoming
+            .truncate(used + *result.as_ref().unwrap_or(&0));
+        result
+    }
+
+    /// Encrypts `plaintext` into `outgoing` (handshake done, so rustls is in WriteTraffic).
+    fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
+        loop {
+            match self
+                .tls
+                .process_tls_records(&mut [])
+                .state
+                .map_err(invalid)?
+            {
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    let room = ciphertext_len(plaintext.len());
+                    return encode(&mut self.outgoing, room, |out| {
+                        traffic
+                            .encrypt(plaintext, out)
+                            .map_err(EncodeOrEncrypt::Encrypt)
+                    });
+                }
+                // A KeyUpdate answer or a session ticket rustls still has to send.
+                ConnectionState::EncodeTlsData(mut data) => {
+                    encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out))?
+                }
+                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+                _ => return Err(io::ErrorKind::NotConnected.into()),
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Read for TlsStream<S> {
+    /// Plaintext, decrypted from what the socket holds; the handshake runs inside the first
+    /// calls. `WouldBlock` means "nothing more for now" as on a bare socket; `Ok(0)` is the
+    /// end of the stream (close_notify, or TCP FIN).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.plain.is_empty() {
+                let n = self.plain.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.plain[..n]);
+                self.plain.drain(..n);
+                if self.plain.is_empty() {
+                    self.plain = Vec::new();
+                }
+                return Ok(n);
+            }
+            if self.peer_closed {
+                return Ok(0);
+            }
+            match self.process(buf)? {
+                Progress::Read(0) => {}
+                Progress::Read(n) => return Ok(n),
+                Progress::Closed => self.peer_closed = true,
+                Progress::NeedInput => match self.read_socket() {
+                    Ok(0) => self.peer_closed = true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // A partial record may wait here; anything else is released.
+                        if self.incoming.is_empty() {
+                            self.incoming = Vec::new();
+                        } else {
+                            self.incoming.shrink_to_fit();
+                        }
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Write for TlsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    /// Encrypts the slices, gathered into as few records as fit, and writes the ciphertext
+    /// with one `write`. Takes nothing (`WouldBlock`) while earlier ciphertext still waits.
+    /// Before the handshake is done there is no key to encrypt with: `NotConnected`.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_outgoing()?;
+        if !self.outgoing.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if self.tls.is_handshaking() {
+            return Err(io::ErrorKind::NotConnected.into());
+        }
+        // Gather: many small frames become one record, not one record (and one AEAD pass,
+        // and 22 bytes of overhead) each.
+        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
+        let mut gathered = Vec::with_capacity(total.min(MAX_PLAIN_PER_WRITE));
+        for b in bufs {
+            let room = MAX_PLAIN_PER_WRITE - gathered.len();
+            gathered.extend_from_slice(&b[..b.len().min(room)]);
+            if gathered.len() == MAX_PLAIN_PER_WRITE {
+                break;
+            }
+        }
+        if gathered.is_empty() {
+            return Ok(0);
+        }
+        self.encrypt(&gathered)?;
+        self.write_outgoing()?;
+        Ok(gathered.len())
+    }
+
+    /// Writes waiting ciphertext; `WouldBlock` while some is still left.
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_outgoing()?;
+        if self.outgoing.is_empty() {
+            Ok(())
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+}
+
+impl<S: Socket> Socket for TlsStream<S> {
+    /// Sends close_notify (RFC 8446 §6.1), then FIN. The alert is best effort: a peer that
+    /// stopped reading gets the FIN either way.
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.socket.shutdown_write()
+    }
+}
+
+impl<S: Read + Write> TlsStream<S> {
+    /// Queues and writes close_notify (RFC 8446 §6.1): "no more data from us". The connection
+    /// calls it before its FIN; it is best effort, a peer that stopped reading misses it.
+    pub fn send_close_notify(&mut self) -> io::Result<()> {
+        if self.tls.is_handshaking() {
+            return Ok(());
+        }
+        if let ConnectionState::WriteTraffic(mut traffic) = self
+            .tls
+            .process_tls_records(&mut [])
+            .state
+            .map_err(invalid)?
+        {
+            encode(&mut self.outgoing, ciphertext_len(2), |out| {
+                traffic
+                    .queue_close_notify(out)
+                    .map_err(EncodeOrEncrypt::Encrypt)
+            })?;
+        }
+        self.write_outgoing()
+    }
+}
+
+/// The two "buffer too small" errors rustls has: one for handshake records, one for data.
+enum EncodeOrEncrypt {
+    /// From [`rustls::unbuffered::EncodeTlsData::encode`].
+    Encode(EncodeError),
+    /// From [`rustls::unbuffered::WriteTraffic::encrypt`].
+    Encrypt(EncryptError),
+}
+
+impl From<EncodeError> for EncodeOrEncrypt {
+    fn from(e: EncodeError) -> Self {
+        EncodeOrEncrypt::Encode(e)
+    }
+}
+
+/// Appends what `produce` writes to `out`: `room` bytes are offered first, then as many as
+/// rustls says it needs.
+fn encode<E: Into<EncodeOrEncrypt>>(
+    out: &mut Vec<u8>,
+    mut room: usize,
+    mut produce: impl FnMut(&mut [u8]) -> Result<usize, E>,
+) -> io::Result<()> {
+    let used = out.len();
+    loop {
+        out.resize(used + room, 0);
+        match produce(&mut out[used..]).map_err(Into::into) {
+            Ok(n) => {
+                out.truncate(used + n);
+                return Ok(());
+            }
+            Err(EncodeOrEncrypt::Encode(EncodeError::InsufficientSize(s)))
+            | Err(EncodeOrEncrypt::Encrypt(EncryptError::InsufficientSize(s))) => {
+                room = s.required_size;
+            }
+            Err(EncodeOrEncrypt::Encode(e)) => {
+                out.truncate(used);
+                return Err(invalid(e));
+            }
+            Err(EncodeOrEncrypt::Encrypt(e)) => {
+                out.truncate(used);
+                return Err(invalid(e));
+            }
+        }
+    }
+}
+
+/// A TLS failure as the I/O error the connection turns into a close reason.
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// The bytes `plaintext_len` becomes on the wire, in records of at most 16 KiB.
+fn ciphertext_len(plaintext_len: usize) -> usize {
+    plaintext_len + plaintext_len.div_ceil(1 << 14).max(1) * RECORD_OVERHEAD
+}
