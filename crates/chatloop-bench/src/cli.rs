@@ -14,7 +14,7 @@ use std::io;
 
 /// `chatloop bench --help`.
 pub const USAGE: &str = "\
-Usage: chatloop bench SCENARIO --url ws://HOST:PORT/ROOM [OPTIONS]
+Usage: chatloop bench SCENARIO --url ws[s]://HOST:PORT/ROOM [OPTIONS]
 
 Load-tests a WebSocket chat or echo server from one thread (one mio loop, thousands of
 connections). Scenarios:
@@ -28,7 +28,9 @@ connections). Scenarios:
             --duration; stop when p95 latency passes --limit. Reports the largest passing step.
 
 Options:
-  --url URL               server and room, ws:// only [default: ws://127.0.0.1:1234/]
+  --url URL               server and room, ws:// or wss:// [default: ws://127.0.0.1:1234/]
+  --ca FILE               wss://: also trust the certificates in this PEM file (a
+                          self-signed server, a test CA) [default: the system's roots]
   --clients N             connections (ramp: the most to try) [default: 100; ramp: 10000]
   --senders N             fanout/ramp: clients that send [default: 1]
   --size BYTES            message size, at least 16 [default: 64]
@@ -54,7 +56,7 @@ a message being in flight until every other client has received it.
 
 /// Flags that take a value (`--flag VALUE` or `--flag=VALUE`). `--json` and `--quiet` take
 /// none.
-const WITH_VALUE: [&str; 13] = [
+const WITH_VALUE: [&str; 14] = [
     "--url",
     "--clients",
     "--senders",
@@ -68,6 +70,7 @@ const WITH_VALUE: [&str; 13] = [
     "--concurrency",
     "--sources",
     "--pid",
+    "--ca",
 ];
 
 /// What `chatloop bench` was asked to do.
@@ -197,6 +200,7 @@ fn set(o: &mut Options, flag: &str, value: &str) -> Result<(), String> {
         "--concurrency" => o.concurrency = units::count(value)?,
         "--sources" => o.sources = Some(units::count(value)?),
         "--pid" => o.pid = Some(small(units::count(value)?, "not a pid")?),
+        "--ca" => o.ca = Some(value.into()),
         "--json" => o.json = true,
         "--quiet" => o.progress = false,
         // `parse` only passes the flags above.
