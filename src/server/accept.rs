@@ -6,6 +6,7 @@
 //! [`Admission`] answers 503 past `--max-connections` and 429 past `--max-per-ip`; it is asked
 //! only then, when a request head asks to upgrade (`Action::Upgrade`).
 
+use super::stream::Stream;
 use super::{Server, Slot};
 use crate::config::Config;
 use crate::conn::Conn;
@@ -141,7 +142,16 @@ impl Server {
                 continue;
             }
             debug!("conn={id} accepted from {peer}");
-            let conn = Conn::new(id, socket, now, &self.config, self.meter.clone());
+            // With TLS the handshake happens inside the connection's first reads, within its
+            // --handshake-timeout like the request head that follows it.
+            #[cfg(feature = "tls")]
+            let stream = match &self.tls {
+                Some(tls) => Stream::Tls(Box::new(tls.wrap(socket))),
+                None => Stream::Plain(socket),
+            };
+            #[cfg(not(feature = "tls"))]
+            let stream = Stream::Plain(socket);
+            let conn = Conn::new(id, stream, now, &self.config, self.meter.clone());
             entry.insert(Slot::new(conn, peer.ip()));
         }
     }

@@ -24,7 +24,7 @@
 //! Ciphertext the socket did not take waits in `outgoing`, and while it waits, further writes
 //! say `WouldBlock`, so the outbox stays the one queue that grows (and is bounded). The
 //! connection asks [`TlsStream::wants_write`] so it keeps WRITABLE interest while ciphertext
-//! waits, and calls `flush` to push it.
+//! waits, and calls `flush` to push it (`Socket::holds_output`).
 //!
 //! **Errors.** A peer that does not speak TLS (plain HTTP on the TLS port) fails the
 //! handshake: the read returns `InvalidData`, the connection closes, and the peer gets a TLS
@@ -111,11 +111,6 @@ impl<S> TlsStream<S> {
         &self.socket
     }
 
-    /// Ciphertext waits for the socket: keep WRITABLE interest and call `flush`.
-    pub fn wants_write(&self) -> bool {
-        !self.outgoing.is_empty()
-    }
-
     /// The handshake is done: application data may flow.
     pub fn is_established(&self) -> bool {
         !self.tls.is_handshaking()
@@ -128,9 +123,11 @@ impl<S> TlsStream<S> {
 }
 
 impl<S: Read + Write> TlsStream<S> {
-    /// Runs rustls over `incoming` until it needs more input or has plaintext for `buf`.
+    /// Runs rustls over `incoming` until it needs more input or `buf` is full, decrypting as
+    /// many records as there are (a sender's burst is one read, not one read per record).
     /// Handshake messages it produces go to `outgoing` and are written out at once.
     fn process(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
+        let mut n = 0;
         loop {
             let UnbufferedStatus { discard, state } =
                 self.tls.process_tls_records(&mut self.incoming);
@@ -144,7 +141,6 @@ impl<S: Read + Write> TlsStream<S> {
             };
             let progress = match state {
                 ConnectionState::ReadTraffic(mut records) => {
-                    let mut n = 0;
                     while let Some(record) = records.next_record() {
                         let payload = record.map_err(invalid)?.payload;
                         let fits = payload.len().min(buf.len() - n);
@@ -152,7 +148,7 @@ impl<S: Read + Write> TlsStream<S> {
                         n += fits;
                         self.plain.extend_from_slice(&payload[fits..]);
                     }
-                    Some(Progress::Read(n))
+                    (n == buf.len()).then_some(Progress::Read(n))
                 }
                 ConnectionState::EncodeTlsData(mut data) => {
                     encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out))?;
@@ -165,9 +161,17 @@ impl<S: Read + Write> TlsStream<S> {
                     None
                 }
                 ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_) => {
-                    Some(Progress::NeedInput)
+                    Some(if n > 0 {
+                        Progress::Read(n)
+                    } else {
+                        Progress::NeedInput
+                    })
                 }
-                ConnectionState::PeerClosed | ConnectionState::Closed => Some(Progress::Closed),
+                ConnectionState::PeerClosed | ConnectionState::Closed => Some(if n > 0 {
+                    Progress::Read(n)
+                } else {
+                    Progress::Closed
+                }),
                 // Early data is off (`max_early_data_size` 0); any other state is from a newer
                 // rustls and unknown to us.
                 _ => return Err(invalid("unexpected TLS state")),
@@ -339,17 +343,21 @@ impl<S: Read + Write> Write for TlsStream<S> {
 }
 
 impl<S: Socket> Socket for TlsStream<S> {
-    /// Sends close_notify (RFC 8446 §6.1), then FIN. The alert is best effort: a peer that
-    /// stopped reading gets the FIN either way.
-    fn shutdown_write(&self) -> io::Result<()> {
+    /// Sends close_notify (RFC 8446 §6.1: "no more data from us"), then FIN. The alert is
+    /// best effort: a peer that stopped reading gets the FIN either way.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        let _ = self.send_close_notify();
         self.socket.shutdown_write()
+    }
+
+    fn holds_output(&self) -> bool {
+        !self.outgoing.is_empty()
     }
 }
 
 impl<S: Read + Write> TlsStream<S> {
-    /// Queues and writes close_notify (RFC 8446 §6.1): "no more data from us". The connection
-    /// calls it before its FIN; it is best effort, a peer that stopped reading misses it.
-    pub fn send_close_notify(&mut self) -> io::Result<()> {
+    /// Encrypts and writes close_notify; nothing before the handshake is done.
+    fn send_close_notify(&mut self) -> io::Result<()> {
         if self.tls.is_handshaking() {
             return Ok(());
         }
