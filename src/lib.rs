@@ -81,6 +81,7 @@ pub mod outbox;
 pub mod redis;
 pub mod server;
 pub mod stats;
+pub mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(feature = "tls")]

@@ -21,8 +21,8 @@
 //!
 //! The steps live beside this file: `server/accept.rs` (accepting sockets, admitting
 //! upgrades), `server/read.rs` (reading and relaying), `server/slot.rs` (a connection's slot,
-//! flushing, freeing), `server/stream.rs` (a connection's socket: plain TCP, or TLS over it
-//! with `--tls-cert`).
+//! flushing, freeing). A connection's socket is a `Stream` (`stream.rs`): plain TCP, or TLS
+//! over it with `--tls-cert`.
 //!
 //! This file and its steps are the only code that reads the clock and owns the `Poll`;
 //! everything they call is handed `now`. The one other user of the `Registry` is the Redis
@@ -33,7 +33,6 @@
 mod accept;
 mod read;
 mod slot;
-mod stream;
 
 use crate::backpressure::{Backpressure, Load};
 use crate::config::Config;

@@ -27,7 +27,7 @@
 
 mod stream;
 
-pub use stream::TlsStream;
+pub use stream::{Side, TlsStream};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -61,6 +61,8 @@ pub enum TlsError {
         /// The key file.
         key: PathBuf,
     },
+    /// The system has no trusted root certificates (a minimal container): give `--ca FILE`.
+    NoRoots,
     /// rustls refused the pair for another reason (an unsupported key type, a malformed
     /// certificate); its words follow.
     Rejected(rustls::Error),
@@ -82,6 +84,9 @@ impl fmt::Display for TlsError {
                 key.display(),
                 cert.display()
             ),
+            TlsError::NoRoots => {
+                f.write_str("no trusted root certificates on this system: give --ca FILE")
+            }
             TlsError::Rejected(e) => write!(f, "TLS certificate or key rejected: {e}"),
         }
     }
@@ -118,13 +123,46 @@ impl ServerTls {
 
     /// Wraps an accepted socket: the TLS handshake runs inside its first reads.
     pub fn wrap<S>(&self, socket: S) -> TlsStream<S> {
-        TlsStream::new(socket, Arc::clone(&self.config))
+        TlsStream::server(socket, Arc::clone(&self.config))
     }
 
     /// The configuration new connections get (tests use it to start a [`TlsStream`]).
     pub fn config(&self) -> Arc<ServerConfig> {
         Arc::clone(&self.config)
     }
+}
+
+/// The client configuration of `chatloop connect wss://`: the system's trusted roots, plus
+/// the certificates in `ca` (a PEM file: a self-signed server's certificate, or a private CA).
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system files are skipped: with --ca the client works without them.
+    let system = rustls_native_certs::load_native_certs().certs;
+    let (trusted, _unusable) = roots.add_parsable_certificates(system);
+    if let Some(path) = ca {
+        let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+            what: "CA certificate",
+            path: path.to_owned(),
+            source,
+        })?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| TlsError::NoCertificate(path.to_owned()))?;
+        for cert in certs {
+            roots.add(cert).map_err(TlsError::Rejected)?;
+        }
+    } else if trusted == 0 {
+        return Err(TlsError::NoRoots);
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        // The ring provider supports every default version; this cannot fail.
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// The crypto provider every TLS connection uses, server and client side.

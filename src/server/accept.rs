@@ -6,12 +6,12 @@
 //! [`Admission`] answers 503 past `--max-connections` and 429 past `--max-per-ip`; it is asked
 //! only then, when a request head asks to upgrade (`Action::Upgrade`).
 
-use super::stream::Stream;
 use super::{Server, Slot};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::http::Status;
 use crate::hub::ConnId;
+use crate::stream::Stream;
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 use std::collections::HashMap;

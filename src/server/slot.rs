@@ -5,10 +5,10 @@
 //! The connection itself (`conn.rs`) knows nothing of rooms, addresses, the poller or the
 //! server's lists; what the server keeps about it lives here, beside it.
 
-use super::stream::Stream;
 use super::Server;
 use crate::conn::{Conn, Outcome};
 use crate::hub::{ConnId, RoomId};
+use crate::stream::Stream;
 use log::{debug, warn};
 use mio::{Interest, Token};
 use std::collections::VecDeque;

@@ -1,7 +1,10 @@
 //! [`TlsStream`]: a socket that speaks TLS, for a connection that reads and writes plaintext.
+//! The server wraps every accepted socket in one; `chatloop connect wss://` uses the client
+//! side of the same type.
 //!
-//! It drives rustls's *unbuffered* API ([`UnbufferedServerConnection`]): rustls keeps the
-//! protocol state and the keys, and we keep the bytes. That is what makes an idle TLS
+//! It drives rustls's *unbuffered* API ([`UnbufferedServerConnection`],
+//! [`UnbufferedClientConnection`]): rustls keeps the protocol state and the keys, and we keep
+//! the bytes. That is what makes an idle TLS
 //! connection cheap. rustls's buffered `ServerConnection` keeps a 4 KiB receive buffer for the
 //! life of the connection; here both ciphertext buffers are plain `Vec`s that are released the
 //! moment they are empty, so between messages a connection holds only rustls's state
@@ -31,10 +34,15 @@
 //! alert if rustls queued one. A ClientHello that never completes yields nothing but
 //! `WouldBlock`, so the connection's request timeout ends it like any slow request.
 
-use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
-use rustls::ServerConfig;
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use rustls::pki_types::ServerName;
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus,
+};
+use rustls::{ClientConfig, ServerConfig};
 use std::io::{self, IoSlice, Read, Write};
+use std::ops::DerefMut;
 use std::sync::Arc;
 
 use crate::conn::Socket;
@@ -59,12 +67,45 @@ const RECORD_OVERHEAD: usize = 5 + 1 + 16;
 /// for more, and gets it).
 const HANDSHAKE_GUESS: usize = 1024;
 
-/// A TLS server connection over the socket `S`, read and written as plaintext.
-pub struct TlsStream<S> {
-    /// The socket underneath (a `mio::net::TcpStream` in the server, a pipe in tests).
+/// Which end of the TLS connection we are: rustls's unbuffered server or client connection.
+/// rustls gives each its own `process_tls_records`; this trait lets one stream drive either.
+pub trait Side: DerefMut<Target = UnbufferedConnectionCommon<Self::Data>> {
+    /// rustls's per-side connection data.
+    type Data;
+    /// Runs rustls over `incoming` until the next state the caller must handle.
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
+}
+
+impl Side for UnbufferedServerConnection {
+    type Data = ServerConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+}
+
+impl Side for UnbufferedClientConnection {
+    type Data = ClientConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+}
+
+/// A TLS connection over the socket `S`, read and written as plaintext: the server's end
+/// unless `C` says otherwise.
+pub struct TlsStream<S, C = UnbufferedServerConnection> {
+    /// The socket underneath (a `mio::net::TcpStream`, a pipe in tests).
     socket: S,
     /// rustls's protocol state and keys.
-    tls: UnbufferedServerConnection,
+    tls: C,
     /// Ciphertext read but not yet consumed: at most a partial record between turns.
     incoming: Vec<u8>,
     /// Ciphertext produced but not yet taken by the socket.
@@ -87,13 +128,35 @@ enum Progress {
 }
 
 impl<S> TlsStream<S> {
-    /// A server connection over a freshly accepted socket; nothing is read or sent yet.
-    pub fn new(socket: S, config: Arc<ServerConfig>) -> TlsStream<S> {
+    /// The server's end over a freshly accepted socket; nothing is read or sent yet.
+    pub fn server(socket: S, config: Arc<ServerConfig>) -> TlsStream<S> {
+        // Fails only for a config that can make no server connection at all (no cipher suite
+        // for any version): `ServerTls` builds it from the provider's defaults.
+        let tls = UnbufferedServerConnection::new(config).expect("server config is usable");
+        TlsStream::with(socket, tls)
+    }
+}
+
+impl<S> TlsStream<S, UnbufferedClientConnection> {
+    /// The client's end, for the server `name` (its certificate must name it), over a
+    /// connected socket. [`TlsStream::handshake`] then runs the handshake.
+    pub fn client(
+        socket: S,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<Self, rustls::Error> {
+        Ok(TlsStream::with(
+            socket,
+            UnbufferedClientConnection::new(config, name)?,
+        ))
+    }
+}
+
+impl<S, C: Side> TlsStream<S, C> {
+    fn with(socket: S, tls: C) -> Self {
         TlsStream {
             socket,
-            // Fails only for a config that can make no server connection at all (no cipher
-            // suite for any version): `ServerTls` builds it from the provider's defaults.
-            tls: UnbufferedServerConnection::new(config).expect("server config is usable"),
+            tls,
             incoming: Vec::new(),
             outgoing: Vec::new(),
             plain: Vec::new(),
@@ -122,15 +185,33 @@ impl<S> TlsStream<S> {
     }
 }
 
-impl<S: Read + Write> TlsStream<S> {
+impl<S: Read + Write, C: Side> TlsStream<S, C> {
+    /// Drives the handshake as far as the socket allows, for a caller that has nothing to
+    /// write before it is done (the client: `chatloop connect`). `Ok(true)` once it is done;
+    /// `Ok(false)`: wait for readiness and call again.
+    pub fn handshake(&mut self) -> io::Result<bool> {
+        while self.tls.is_handshaking() {
+            match self.process(&mut [])? {
+                Progress::Read(_) => {}
+                Progress::NeedInput => match self.read_socket() {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                },
+                Progress::Closed => return Err(io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+        Ok(true)
+    }
+
     /// Runs rustls over `incoming` until it needs more input or `buf` is full, decrypting as
     /// many records as there are (a sender's burst is one read, not one read per record).
     /// Handshake messages it produces go to `outgoing` and are written out at once.
     fn process(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
         let mut n = 0;
         loop {
-            let UnbufferedStatus { discard, state } =
-                self.tls.process_tls_records(&mut self.incoming);
+            let UnbufferedStatus { discard, state } = self.tls.process(&mut self.incoming);
             let state = match state {
                 Ok(state) => state,
                 Err(e) => {
@@ -205,9 +286,7 @@ impl<S: Read + Write> TlsStream<S> {
     /// After a failed handshake, sends the alert rustls queued (if any), best effort: the
     /// connection closes either way.
     fn send_alert(&mut self) {
-        if let Ok(ConnectionState::EncodeTlsData(mut data)) =
-            self.tls.process_tls_records(&mut []).state
-        {
+        if let Ok(ConnectionState::EncodeTlsData(mut data)) = self.tls.process(&mut []).state {
             if encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out)).is_ok() {
                 let _ = self.write_outgoing();
             }
@@ -230,12 +309,7 @@ impl<S: Read + Write> TlsStream<S> {
     /// Encrypts `plaintext` into `outgoing` (handshake done, so rustls is in WriteTraffic).
     fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
         loop {
-            match self
-                .tls
-                .process_tls_records(&mut [])
-                .state
-                .map_err(invalid)?
-            {
+            match self.tls.process(&mut []).state.map_err(invalid)? {
                 ConnectionState::WriteTraffic(mut traffic) => {
                     let room = ciphertext_len(plaintext.len());
                     return encode(&mut self.outgoing, room, |out| {
@@ -255,7 +329,7 @@ impl<S: Read + Write> TlsStream<S> {
     }
 }
 
-impl<S: Read + Write> Read for TlsStream<S> {
+impl<S: Read + Write, C: Side> Read for TlsStream<S, C> {
     /// Plaintext, decrypted from what the socket holds; the handshake runs inside the first
     /// calls. `WouldBlock` means "nothing more for now" as on a bare socket; `Ok(0)` is the
     /// end of the stream (close_notify, or TCP FIN).
@@ -296,7 +370,7 @@ impl<S: Read + Write> Read for TlsStream<S> {
     }
 }
 
-impl<S: Read + Write> Write for TlsStream<S> {
+impl<S: Read + Write, C: Side> Write for TlsStream<S, C> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
@@ -342,7 +416,7 @@ impl<S: Read + Write> Write for TlsStream<S> {
     }
 }
 
-impl<S: Socket> Socket for TlsStream<S> {
+impl<S: Socket, C: Side> Socket for TlsStream<S, C> {
     /// Sends close_notify (RFC 8446 §6.1: "no more data from us"), then FIN. The alert is
     /// best effort: a peer that stopped reading gets the FIN either way.
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -355,17 +429,14 @@ impl<S: Socket> Socket for TlsStream<S> {
     }
 }
 
-impl<S: Read + Write> TlsStream<S> {
+impl<S: Read + Write, C: Side> TlsStream<S, C> {
     /// Encrypts and writes close_notify; nothing before the handshake is done.
     fn send_close_notify(&mut self) -> io::Result<()> {
         if self.tls.is_handshaking() {
             return Ok(());
         }
-        if let ConnectionState::WriteTraffic(mut traffic) = self
-            .tls
-            .process_tls_records(&mut [])
-            .state
-            .map_err(invalid)?
+        if let ConnectionState::WriteTraffic(mut traffic) =
+            self.tls.process(&mut []).state.map_err(invalid)?
         {
             encode(&mut self.outgoing, ciphertext_len(2), |out| {
                 traffic

@@ -1,8 +1,10 @@
-//! [`Stream`]: what a connection's socket is in the server, a bare TCP socket or TLS over one
-//! (`--tls-cert`, feature `tls`).
+//! [`Stream`]: a socket as the code above it sees it, a bare TCP socket or TLS over one
+//! (feature `tls`): the server's end for `--tls-cert`, the client's for `chatloop connect
+//! wss://`.
 //!
-//! The connection (`conn.rs`) is generic over its socket and never learns which one it has:
-//! both read and write plaintext. The poller registers the TCP socket underneath.
+//! The server's connection (`conn.rs`) and tungstenite in the client are generic over their
+//! socket and never learn which one they have: all three read and write plaintext. The
+//! poller registers the TCP socket underneath.
 
 use crate::conn::Socket;
 #[cfg(feature = "tls")]
@@ -10,25 +12,33 @@ use crate::tls::TlsStream;
 use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+#[cfg(all(feature = "tls", feature = "client"))]
+use rustls::client::UnbufferedClientConnection;
 use std::io::{self, IoSlice, Read, Write};
 
-/// A connection's socket.
+/// A socket, with or without TLS.
 pub enum Stream {
     /// `ws://` and `http://`.
     Plain(TcpStream),
-    /// `wss://` and `https://`. Boxed: rustls's state is a few hundred bytes, and the slab's
-    /// slots are as large as their largest variant, so plain connections would pay for it.
+    /// The server's end of `wss://` and `https://`. Boxed: rustls's state is a few hundred
+    /// bytes, and the slab's slots are as large as their largest variant, so plain connections
+    /// would pay for it.
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream<TcpStream>>),
+    /// The client's end of `wss://` (`chatloop connect`).
+    #[cfg(all(feature = "tls", feature = "client"))]
+    TlsClient(Box<TlsStream<TcpStream, UnbufferedClientConnection>>),
 }
 
 impl Stream {
     /// The TCP socket underneath.
-    fn tcp(&mut self) -> &mut TcpStream {
+    pub fn tcp(&mut self) -> &mut TcpStream {
         match self {
             Stream::Plain(s) => s,
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.get_mut(),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.get_mut(),
         }
     }
 }
@@ -39,6 +49,8 @@ impl Read for Stream {
             Stream::Plain(s) => s.read(buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read(buf),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.read(buf),
         }
     }
 }
@@ -49,6 +61,8 @@ impl Write for Stream {
             Stream::Plain(s) => s.write(buf),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.write(buf),
         }
     }
 
@@ -57,6 +71,8 @@ impl Write for Stream {
             Stream::Plain(s) => s.write_vectored(bufs),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write_vectored(bufs),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.write_vectored(bufs),
         }
     }
 
@@ -65,6 +81,8 @@ impl Write for Stream {
             Stream::Plain(s) => s.flush(),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.flush(),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.flush(),
         }
     }
 }
@@ -75,6 +93,8 @@ impl Socket for Stream {
             Stream::Plain(s) => s.shutdown_write(),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.shutdown_write(),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.shutdown_write(),
         }
     }
 
@@ -83,6 +103,8 @@ impl Socket for Stream {
             Stream::Plain(_) => false,
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.holds_output(),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.holds_output(),
         }
     }
 }
