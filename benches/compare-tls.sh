@@ -8,7 +8,8 @@
 #   QUICK=1 benches/compare-tls.sh         one round, short runs, small counts (a smoke test)
 #   OUT=docs/figures benches/compare-tls.sh   also keep the raw JSON lines and the table there
 #
-# Both servers get the same certificate: a self-signed P-256 one made here by openssl, which
+# chatloop without TLS (`chatloop-ws`, ws://) runs the same scenarios beside them: what TLS
+# costs chatloop itself. Both TLS servers get the same certificate: a self-signed P-256 one made here by openssl, which
 # the generator trusts with --ca. The scenarios (docs/tls.md says what each measures):
 #   connect   TLS handshakes (and the WebSocket upgrade) per second; per server CPU-second
 #   fanout    1000 clients in one room, 10 senders, 64-byte messages: deliveries/s
@@ -74,6 +75,8 @@ start_server() { # name mode(chat|echo) → sets SPID
   case $1 in
     chatloop) taskset -c 0 "$BIN" serve --listen 127.0.0.1:$PORT --max-connections 20000 \
                 --tls-cert "$CERT" --tls-key "$KEY" --log-level warn "${echo_flag[@]}" & ;;
+    chatloop-ws) taskset -c 0 "$BIN" serve --listen 127.0.0.1:$PORT --max-connections 20000 \
+                --log-level warn "${echo_flag[@]}" & ;;
     uws-ssl) taskset -c 0 node "$DIR/uws-ssl-server.js" $PORT "$CERT" "$KEY" "$2" & ;;
   esac
   SPID=$!
@@ -91,9 +94,9 @@ run() { # round server mode scenario-name bench-args...
   local round=$1 server=$2 mode=$3 name=$4
   shift 4
   start_server "$server" "$mode"
-  local line
-  line=$(taskset -c 1 "$BIN" bench "$@" --url wss://127.0.0.1:$PORT/room --ca "$CERT" \
-           --pid "$SPID" --json --quiet || echo '{}')
+  local line url=(--url wss://127.0.0.1:$PORT/room --ca "$CERT")
+  [ "$server" = chatloop-ws ] && url=(--url ws://127.0.0.1:$PORT/room)
+  line=$(taskset -c 1 "$BIN" bench "$@" "${url[@]}" --pid "$SPID" --json --quiet || echo '{}')
   kill "$SPID" 2>/dev/null || true
   wait "$SPID" 2>/dev/null || true
   echo "$round	$server	$name	$line" >>"$RESULTS"
@@ -102,7 +105,7 @@ run() { # round server mode scenario-name bench-args...
 
 echo "load before: $(uptime)" >&2
 for round in $(seq "$ROUNDS"); do
-  for server in chatloop uws-ssl; do
+  for server in chatloop uws-ssl chatloop-ws; do
     run "$round" $server chat "connect" connect --concurrency 100 --duration $DUR \
       --warmup $WARM
     run "$round" $server chat "fanout ${C1}x${S1}" fanout --clients $C1 --senders $S1 \
@@ -135,8 +138,9 @@ def figures(name, r):
         out.append((r["rate"] / (cpu / 100), "handshakes per server CPU-second"))
     return out
 
-servers = ["chatloop", "uws-ssl"]
-print(f"{'scenario':<16}{'unit':<36}" + "".join(f"{s:>12}" for s in servers) + "   chatloop ÷ uws-ssl")
+servers = ["chatloop", "uws-ssl", "chatloop-ws"]
+print(f"{'scenario':<16}{'unit':<36}" + "".join(f"{s:>12}" for s in servers)
+      + "   chatloop ÷ uws-ssl, chatloop ÷ chatloop-ws")
 for name, by_server in rows.items():
     n = max(len(figures(name, r)) for runs in by_server.values() for r in runs)
     for i in range(n):
@@ -155,8 +159,8 @@ for name, by_server in rows.items():
                 notes.append(f"{s} cpu srv/gen {statistics.median(cpu):.0f}/{statistics.median(gen):.0f}%")
             notes.append(f"{s} runs: " + " ".join(f"{v:.1f}" for v in vals))
         cells = "".join(f"{(f'{v:.1f}' if v is not None else '-'):>12}" for v in med.values())
-        a, b = med["chatloop"], med["uws-ssl"]
-        ratio = f"{a / b:.2f}x" if a and b else "-"
+        a = med["chatloop"]
+        ratio = ", ".join(f"{a / med[s]:.2f}x" if a and med[s] else "-" for s in servers[1:])
         print(f"{name:<16}{unit:<36}{cells}   {ratio}")
         print(f"{'':<16}" + "; ".join(notes))
 EOF
