@@ -165,9 +165,25 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Tls
     Ok(Arc::new(config))
 }
 
-/// The crypto provider every TLS connection uses, server and client side.
+/// The crypto provider every TLS connection uses, server and client side: ring, with the
+/// AES-256 suites moved after AES-128 and ChaCha20, as browsers order them.
+///
+/// The order only matters to our clients (`chatloop connect`): the server follows the
+/// client's preference. AES-128-GCM goes with SHA-256, whose handshake hashing runs on the
+/// CPU's SHA instructions where it has them, while the AES-256 suite's SHA-384 does not; ring
+/// puts AES-256 first.
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::CipherSuite::*;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        matches!(
+            s.suite(),
+            TLS13_AES_256_GCM_SHA384
+                | TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        )
+    });
+    Arc::new(provider)
 }
 
 /// Builds a `ServerConfig` from the two PEM files.

@@ -51,7 +51,19 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
     } else if added == 0 {
         return Err("no trusted root certificates on this system: give --ca FILE".to_owned());
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // AES-128-GCM (with SHA-256) before AES-256-GCM (with SHA-384), as browsers order them:
+    // ring lists AES-256 first, and servers follow the client's order.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        use rustls::CipherSuite::*;
+        matches!(
+            s.suite(),
+            TLS13_AES_256_GCM_SHA384
+                | TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+                | TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        )
+    });
+    let provider = Arc::new(provider);
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
