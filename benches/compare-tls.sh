@@ -12,7 +12,9 @@
 # costs chatloop itself. Both TLS servers get the same certificate: a self-signed P-256 one made here by openssl, which
 # the generator trusts with --ca. The scenarios (docs/tls.md says what each measures):
 #   connect   TLS handshakes (and the WebSocket upgrade) per second; per server CPU-second
-#   fanout    1000 clients in one room, 10 senders, 64-byte messages: deliveries/s
+#   fanout    1000 clients in one room, 10 senders, 64-byte messages, closed loop with
+#             --window 1, 4 and 32: deliveries/s, and per server the best window of each
+#             round (uWebSockets.js does best at window 1, chatloop at 32: README)
 #   idle      N connections held open after their handshake: server KiB per connection
 #   echo      100 clients, one message in flight each, against the echo servers: round trips/s
 #
@@ -108,8 +110,10 @@ for round in $(seq "$ROUNDS"); do
   for server in chatloop uws-ssl chatloop-ws; do
     run "$round" $server chat "connect" connect --concurrency 100 --duration $DUR \
       --warmup $WARM
-    run "$round" $server chat "fanout ${C1}x${S1}" fanout --clients $C1 --senders $S1 \
-      --size 64 --duration $DUR --warmup $WARM
+    for w in 1 4 32; do
+      run "$round" $server chat "fanout ${C1}x${S1} w$w" fanout --clients $C1 --senders $S1 \
+        --window $w --size 64 --duration $DUR --warmup $WARM
+    done
     run "$round" $server chat "idle $IDLE" idle --clients $IDLE --duration 5s --concurrency 200
     run "$round" $server echo "echo ${C2}" echo --clients $C2 --size 64 --duration $DUR \
       --warmup $WARM
@@ -123,10 +127,17 @@ if [ -n "${OUT:-}" ]; then
 fi
 python3 - "$RESULTS" <<'EOF' | tee ${OUT:+"$OUT/tls-compare.txt"}
 import json, statistics, sys
-rows = {}
+rows, best = {}, {}
 for line in open(sys.argv[1]):
     rnd, server, name, js = line.rstrip("\n").split("\t", 3)
-    rows.setdefault(name, {}).setdefault(server, []).append(json.loads(js or "{}"))
+    r = json.loads(js or "{}")
+    rows.setdefault(name, {}).setdefault(server, []).append(r)
+    if name.startswith("fanout") and " w" in name:
+        key = (server, rnd)
+        if r.get("rate") and r["rate"] > best.get(key, {}).get("rate", -1):
+            best[key] = dict(r, window=name.rsplit(" w", 1)[1])
+for (server, rnd), r in sorted(best.items()):
+    rows.setdefault("fanout best window", {}).setdefault(server, []).append(r)
 
 def figures(name, r):
     """(figure, unit) pairs for a run; higher is better unless noted."""
@@ -158,6 +169,8 @@ for name, by_server in rows.items():
             if cpu and gen:
                 notes.append(f"{s} cpu srv/gen {statistics.median(cpu):.0f}/{statistics.median(gen):.0f}%")
             notes.append(f"{s} runs: " + " ".join(f"{v:.1f}" for v in vals))
+            if name == "fanout best window":
+                notes.append(f"{s} best windows: " + " ".join(r.get("window", "?") for r in runs))
         cells = "".join(f"{(f'{v:.1f}' if v is not None else '-'):>12}" for v in med.values())
         a = med["chatloop"]
         ratio = ", ".join(f"{a / med[s]:.2f}x" if a and med[s] else "-" for s in servers[1:])

@@ -48,7 +48,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Largest HTTP request head; larger → 431.
     pub max_head_bytes: usize,
-    /// Time a new connection has to send its whole request head; then → 408 (slowloris).
+    /// Time a new connection has to send its whole request head (with TLS, the TLS handshake
+    /// before it too); then → 408 (slowloris).
     pub handshake_timeout: Duration,
     /// Silence from a peer after which the server sends a Ping (RFC 6455 §5.5.2).
     /// Must be shorter than `idle_timeout`.
@@ -252,7 +253,8 @@ Options:
   --max-message-bytes BYTES   largest message accepted; larger: close 1009
                               [default: 64KiB; 16MiB with --echo]
   --max-head-bytes BYTES      largest HTTP request head; larger: HTTP 431 [default: 8KiB]
-  --handshake-timeout TIME    time to send the request head; then HTTP 408 [default: 10s]
+  --handshake-timeout TIME    time to send the request head (with TLS: the TLS handshake
+                              and the head); then HTTP 408 [default: 10s]
   --ping-interval TIME        silence before the server sends a Ping [default: 30s]
   --idle-timeout TIME         silence before a peer is closed with 1001 [default: 60s]
   --write-timeout TIME        time queued output may sit untaken; then 1008 [default: 10s]

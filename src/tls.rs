@@ -25,9 +25,11 @@
 //! smallest binary of the well-kept providers, and it cross-builds for the ARM boards with the
 //! C cross compilers the plain build already uses.
 
+mod side;
 mod stream;
 
-pub use stream::{Side, TlsStream};
+pub use side::Side;
+pub use stream::TlsStream;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -4,11 +4,11 @@
 //!
 //! It drives rustls's *unbuffered* API ([`UnbufferedServerConnection`],
 //! [`UnbufferedClientConnection`]): rustls keeps the protocol state and the keys, and we keep
-//! the bytes. That is what makes an idle TLS
-//! connection cheap. rustls's buffered `ServerConnection` keeps a 4 KiB receive buffer for the
-//! life of the connection; here both ciphertext buffers are plain `Vec`s that are released the
-//! moment they are empty, so between messages a connection holds only rustls's state
-//! (≈2.5–3.5 KiB, measured in docs/tls.md).
+//! the bytes. That is what makes an idle TLS connection cheap. rustls's buffered
+//! `ServerConnection` keeps a 4 KiB receive buffer for the life of the connection; here every
+//! buffer is a plain `Vec` released the moment it is empty, so between messages a connection
+//! holds only rustls's state: a whole chatloop connection over TLS idles at about 3 KiB
+//! (measured in docs/tls.md).
 //!
 //! ```text
 //!   socket ──read──▶ incoming (ciphertext, only a partial record survives a turn)
@@ -26,26 +26,23 @@
 //! written with one `write`: one system call per connection per call, as for a bare socket.
 //! Ciphertext the socket did not take waits in `outgoing`, and while it waits, further writes
 //! say `WouldBlock`, so the outbox stays the one queue that grows (and is bounded). The
-//! connection asks [`TlsStream::wants_write`] so it keeps WRITABLE interest while ciphertext
-//! waits, and calls `flush` to push it (`Socket::holds_output`).
+//! connection asks `Socket::holds_output` so it keeps WRITABLE interest while ciphertext
+//! waits, and calls `flush` to push it.
 //!
 //! **Errors.** A peer that does not speak TLS (plain HTTP on the TLS port) fails the
 //! handshake: the read returns `InvalidData`, the connection closes, and the peer gets a TLS
 //! alert if rustls queued one. A ClientHello that never completes yields nothing but
 //! `WouldBlock`, so the connection's request timeout ends it like any slow request.
 
-use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
+use super::side::{ciphertext_len, encode, invalid, EncodeOrEncrypt, Side};
+use crate::conn::Socket;
+use rustls::client::UnbufferedClientConnection;
 use rustls::pki_types::ServerName;
-use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, UnbufferedConnectionCommon, UnbufferedStatus,
-};
+use rustls::server::UnbufferedServerConnection;
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 use rustls::{ClientConfig, ServerConfig};
 use std::io::{self, IoSlice, Read, Write};
-use std::ops::DerefMut;
 use std::sync::Arc;
-
-use crate::conn::Socket;
 
 /// The largest TLS record we read whole: 16 KiB of plaintext, plus the record header, the
 /// content type byte and the AEAD tag (RFC 8446 §5.2 allows up to 2^14 + 256 of ciphertext).
@@ -60,44 +57,9 @@ const MAX_INCOMING_BYTES: usize = 0xffff + MAX_RECORD_BYTES;
 /// connection can hold beyond its outbox.
 const MAX_PLAIN_PER_WRITE: usize = 4 << 14;
 
-/// Bytes one TLS 1.3 record adds to its plaintext: header 5, content type 1, tag 16.
-const RECORD_OVERHEAD: usize = 5 + 1 + 16;
-
 /// First guess at the room a handshake record needs (most fit; a certificate chain may ask
 /// for more, and gets it).
 const HANDSHAKE_GUESS: usize = 1024;
-
-/// Which end of the TLS connection we are: rustls's unbuffered server or client connection.
-/// rustls gives each its own `process_tls_records`; this trait lets one stream drive either.
-pub trait Side: DerefMut<Target = UnbufferedConnectionCommon<Self::Data>> {
-    /// rustls's per-side connection data.
-    type Data;
-    /// Runs rustls over `incoming` until the next state the caller must handle.
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
-}
-
-impl Side for UnbufferedServerConnection {
-    type Data = ServerConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
-        self.process_tls_records(incoming)
-    }
-}
-
-impl Side for UnbufferedClientConnection {
-    type Data = ClientConnectionData;
-    fn process<'c, 'i>(
-        &'c mut self,
-        incoming: &'i mut [u8],
-    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
-        self.process_tls_records(incoming)
-    }
-}
 
 /// A TLS connection over the socket `S`, read and written as plaintext: the server's end
 /// unless `C` says otherwise.
@@ -446,59 +408,4 @@ impl<S: Read + Write, C: Side> TlsStream<S, C> {
         }
         self.write_outgoing()
     }
-}
-
-/// The two "buffer too small" errors rustls has: one for handshake records, one for data.
-enum EncodeOrEncrypt {
-    /// From [`rustls::unbuffered::EncodeTlsData::encode`].
-    Encode(EncodeError),
-    /// From [`rustls::unbuffered::WriteTraffic::encrypt`].
-    Encrypt(EncryptError),
-}
-
-impl From<EncodeError> for EncodeOrEncrypt {
-    fn from(e: EncodeError) -> Self {
-        EncodeOrEncrypt::Encode(e)
-    }
-}
-
-/// Appends what `produce` writes to `out`: `room` bytes are offered first, then as many as
-/// rustls says it needs.
-fn encode<E: Into<EncodeOrEncrypt>>(
-    out: &mut Vec<u8>,
-    mut room: usize,
-    mut produce: impl FnMut(&mut [u8]) -> Result<usize, E>,
-) -> io::Result<()> {
-    let used = out.len();
-    loop {
-        out.resize(used + room, 0);
-        match produce(&mut out[used..]).map_err(Into::into) {
-            Ok(n) => {
-                out.truncate(used + n);
-                return Ok(());
-            }
-            Err(EncodeOrEncrypt::Encode(EncodeError::InsufficientSize(s)))
-            | Err(EncodeOrEncrypt::Encrypt(EncryptError::InsufficientSize(s))) => {
-                room = s.required_size;
-            }
-            Err(EncodeOrEncrypt::Encode(e)) => {
-                out.truncate(used);
-                return Err(invalid(e));
-            }
-            Err(EncodeOrEncrypt::Encrypt(e)) => {
-                out.truncate(used);
-                return Err(invalid(e));
-            }
-        }
-    }
-}
-
-/// A TLS failure as the I/O error the connection turns into a close reason.
-fn invalid(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-}
-
-/// The bytes `plaintext_len` becomes on the wire, in records of at most 16 KiB.
-fn ciphertext_len(plaintext_len: usize) -> usize {
-    plaintext_len + plaintext_len.div_ceil(1 << 14).max(1) * RECORD_OVERHEAD
 }
