@@ -293,6 +293,38 @@ fn a_record_larger_than_the_read_buffer_arrives_whole_across_reads() {
     assert_eq!(got, message);
 }
 
+/// A burst of records read in one go is handed over in order through a small buffer: what
+/// does not fit waits (as ciphertext or plaintext) for the next read.
+#[test]
+fn a_burst_of_records_arrives_in_order_through_a_small_buffer() {
+    let pki = TestPki::new("burst");
+    let (mut client, mut end, mut server) = connected(&pki);
+    let mut sent = Vec::new();
+    for i in 0..200 {
+        let line = format!("message {i};");
+        client.writer().write_all(line.as_bytes()).unwrap(); // one record each
+        sent.extend_from_slice(line.as_bytes());
+    }
+    while client.wants_write() {
+        client.write_tls(&mut end).unwrap();
+    }
+    let (mut got, mut buf) = (Vec::new(), [0; 7]);
+    while got.len() < sent.len() {
+        let n = server.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, sent);
+    assert_eq!(
+        server.read(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert_eq!(
+        server.buffered_capacity(),
+        0,
+        "nothing held once all is read"
+    );
+}
+
 /// Many frames handed over in one `write_vectored` leave in one socket write.
 #[test]
 fn many_frames_leave_in_one_socket_write() {

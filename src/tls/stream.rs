@@ -41,6 +41,7 @@ use rustls::pki_types::ServerName;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
 use rustls::{ClientConfig, ServerConfig};
+use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
@@ -60,6 +61,27 @@ const MAX_PLAIN_PER_WRITE: usize = 4 << 14;
 /// First guess at the room a handshake record needs (most fit; a certificate chain may ask
 /// for more, and gets it).
 const HANDSHAKE_GUESS: usize = 1024;
+
+thread_local! {
+    /// Where every TLS stream of this thread reads ciphertext first. The server's loop is one
+    /// thread, so this is one buffer for the whole server, as its plaintext `Scratch` is; a
+    /// stream keeps (copies into its own `incoming`) only what it could not use yet, usually
+    /// nothing. Room for the largest handshake message rustls joins, plus one record.
+    static INPUT: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_INCOMING_BYTES]);
+
+    /// Where every TLS stream of this thread gathers and encrypts what it writes, for the same
+    /// reason: a stream keeps only the ciphertext the socket did not take.
+    static OUTPUT: RefCell<Output> = RefCell::new(Output::default());
+}
+
+/// The per-thread write buffers ([`OUTPUT`]).
+#[derive(Default)]
+struct Output {
+    /// Frames gathered into one run of plaintext.
+    plain: Vec<u8>,
+    /// The same, encrypted: what one socket write sends.
+    cipher: Vec<u8>,
+}
 
 /// A TLS connection over the socket `S`, read and written as plaintext: the server's end
 /// unless `C` says otherwise.
@@ -153,31 +175,28 @@ impl<S: Read + Write, C: Side> TlsStream<S, C> {
     /// `Ok(false)`: wait for readiness and call again.
     pub fn handshake(&mut self) -> io::Result<bool> {
         while self.tls.is_handshaking() {
-            match self.process(&mut [])? {
-                Progress::Read(_) => {}
-                Progress::NeedInput => match self.read_socket() {
-                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                    Err(e) => return Err(e),
-                },
-                Progress::Closed => return Err(io::ErrorKind::UnexpectedEof.into()),
+            // Nothing to read into: the handshake is all that can happen.
+            match self.read(&mut []) {
+                Ok(_) if self.peer_closed => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        Ok(!self.tls.is_handshaking())
     }
 
     /// Runs rustls over `incoming` until it needs more input or `buf` is full, decrypting as
     /// many records as there are (a sender's burst is one read, not one read per record).
-    /// Handshake messages it produces go to `outgoing` and are written out at once.
-    fn process(&mut self, buf: &mut [u8]) -> io::Result<Progress> {
-        let mut n = 0;
+    /// Handshake messages it produces go to `outgoing` and are written out at once. Returns
+    /// what it got and how many bytes of `incoming` are used up.
+    fn process(&mut self, incoming: &mut [u8], buf: &mut [u8]) -> io::Result<(Progress, usize)> {
+        let (mut n, mut used) = (0, 0);
         loop {
-            let UnbufferedStatus { discard, state } = self.tls.process(&mut self.incoming);
+            let UnbufferedStatus { discard, state } = self.tls.process(&mut incoming[used..]);
             let state = match state {
                 Ok(state) => state,
                 Err(e) => {
-                    self.incoming.drain(..discard);
                     self.send_alert();
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
@@ -219,11 +238,57 @@ impl<S: Read + Write, C: Side> TlsStream<S, C> {
                 // rustls and unknown to us.
                 _ => return Err(invalid("unexpected TLS state")),
             };
-            self.incoming.drain(..discard);
+            // rustls is done with these bytes: the next call starts after them.
+            used += discard;
             if let Some(progress) = progress {
-                return Ok(progress);
+                return Ok((progress, used));
             }
         }
+    }
+
+    /// Reads and decrypts through `input`, the thread's shared ciphertext buffer: the partial
+    /// record this stream held goes in front, then one socket read after another until `buf`
+    /// has plaintext or the socket would block. Whatever rustls did not use (a partial
+    /// record, or records beyond a full `buf`) is copied back into `incoming`.
+    fn read_via(&mut self, input: &mut [u8], buf: &mut [u8]) -> io::Result<usize> {
+        let held = std::mem::take(&mut self.incoming);
+        input[..held.len()].copy_from_slice(&held);
+        let (mut start, mut end) = (0, held.len());
+        let result = loop {
+            let (progress, used) = match self.process(&mut input[start..end], buf) {
+                Ok(done) => done,
+                Err(e) => break Err(e),
+            };
+            start += used;
+            match progress {
+                Progress::Read(0) => {}
+                Progress::Read(n) => break Ok(n),
+                Progress::Closed => {
+                    self.peer_closed = true;
+                    break Ok(0);
+                }
+                Progress::NeedInput if end == input.len() => {
+                    break Err(invalid("TLS handshake message too large"))
+                }
+                Progress::NeedInput => {
+                    // The unused tail moves to the front, so a record can always be read whole.
+                    input.copy_within(start..end, 0);
+                    (start, end) = (0, end - start);
+                    match self.socket.read(&mut input[end..]) {
+                        Ok(0) => {
+                            self.peer_closed = true;
+                            break Ok(0);
+                        }
+                        Ok(n) => end += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        // Usually nothing is left, and an empty slice allocates nothing.
+        self.incoming = input[start..end].to_vec();
+        result
     }
 
     /// Writes `outgoing` until the socket would block. `WouldBlock` is not an error here: the
@@ -255,34 +320,53 @@ impl<S: Read + Write, C: Side> TlsStream<S, C> {
         }
     }
 
-    /// Reads ciphertext from the socket into `incoming`: one read of up to a full record.
-    fn read_socket(&mut self) -> io::Result<usize> {
-        let used = self.incoming.len();
-        if used >= MAX_INCOMING_BYTES {
-            return Err(invalid("TLS handshake message too large"));
+    /// Gathers `bufs` (up to [`MAX_PLAIN_PER_WRITE`]) in `out`, encrypts them and writes the
+    /// ciphertext with one `write`; what the socket does not take waits in `outgoing`.
+    /// Returns the plaintext bytes taken.
+    fn write_via(&mut self, out: &mut Output, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        out.plain.clear();
+        for b in bufs {
+            let room = MAX_PLAIN_PER_WRITE - out.plain.len();
+            out.plain.extend_from_slice(&b[..b.len().min(room)]);
+            if out.plain.len() == MAX_PLAIN_PER_WRITE {
+                break;
+            }
         }
-        self.incoming.resize(used + MAX_RECORD_BYTES, 0);
-        let result = self.socket.read(&mut self.incoming[used..]);
-        self.incoming
-            .truncate(used + *result.as_ref().unwrap_or(&0));
-        result
+        if out.plain.is_empty() {
+            return Ok(0);
+        }
+        out.cipher.clear();
+        self.encrypt(&out.plain, &mut out.cipher)?;
+        let mut written = 0;
+        while written < out.cipher.len() {
+            match self.socket.write(&out.cipher[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.outgoing.extend_from_slice(&out.cipher[written..]);
+        Ok(out.plain.len())
     }
 
-    /// Encrypts `plaintext` into `outgoing` (handshake done, so rustls is in WriteTraffic).
-    fn encrypt(&mut self, plaintext: &[u8]) -> io::Result<()> {
+    /// Encrypts `plaintext` into `out` (handshake done, so rustls is in WriteTraffic), after
+    /// any handshake record rustls still has to send.
+    fn encrypt(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         loop {
             match self.tls.process(&mut []).state.map_err(invalid)? {
                 ConnectionState::WriteTraffic(mut traffic) => {
                     let room = ciphertext_len(plaintext.len());
-                    return encode(&mut self.outgoing, room, |out| {
+                    return encode(out, room, |to| {
                         traffic
-                            .encrypt(plaintext, out)
+                            .encrypt(plaintext, to)
                             .map_err(EncodeOrEncrypt::Encrypt)
                     });
                 }
                 // A KeyUpdate answer or a session ticket rustls still has to send.
                 ConnectionState::EncodeTlsData(mut data) => {
-                    encode(&mut self.outgoing, HANDSHAKE_GUESS, |out| data.encode(out))?
+                    encode(out, HANDSHAKE_GUESS, |to| data.encode(to))?
                 }
                 ConnectionState::TransmitTlsData(transmit) => transmit.done(),
                 _ => return Err(io::ErrorKind::NotConnected.into()),
@@ -296,39 +380,19 @@ impl<S: Read + Write, C: Side> Read for TlsStream<S, C> {
     /// calls. `WouldBlock` means "nothing more for now" as on a bare socket; `Ok(0)` is the
     /// end of the stream (close_notify, or TCP FIN).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if !self.plain.is_empty() {
-                let n = self.plain.len().min(buf.len());
-                buf[..n].copy_from_slice(&self.plain[..n]);
-                self.plain.drain(..n);
-                if self.plain.is_empty() {
-                    self.plain = Vec::new();
-                }
-                return Ok(n);
+        if !self.plain.is_empty() {
+            let n = self.plain.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.plain[..n]);
+            self.plain.drain(..n);
+            if self.plain.is_empty() {
+                self.plain = Vec::new();
             }
-            if self.peer_closed {
-                return Ok(0);
-            }
-            match self.process(buf)? {
-                Progress::Read(0) => {}
-                Progress::Read(n) => return Ok(n),
-                Progress::Closed => self.peer_closed = true,
-                Progress::NeedInput => match self.read_socket() {
-                    Ok(0) => self.peer_closed = true,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // A partial record may wait here; anything else is released.
-                        if self.incoming.is_empty() {
-                            self.incoming = Vec::new();
-                        } else {
-                            self.incoming.shrink_to_fit();
-                        }
-                        return Err(e);
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
+            return Ok(n);
         }
+        if self.peer_closed {
+            return Ok(0);
+        }
+        INPUT.with_borrow_mut(|input| self.read_via(input, buf))
     }
 }
 
@@ -348,23 +412,9 @@ impl<S: Read + Write, C: Side> Write for TlsStream<S, C> {
         if self.tls.is_handshaking() {
             return Err(io::ErrorKind::NotConnected.into());
         }
-        // Gather: many small frames become one record, not one record (and one AEAD pass,
+        // Gathered: many small frames become one record, not one record (and one AEAD pass,
         // and 22 bytes of overhead) each.
-        let total = bufs.iter().map(|b| b.len()).sum::<usize>();
-        let mut gathered = Vec::with_capacity(total.min(MAX_PLAIN_PER_WRITE));
-        for b in bufs {
-            let room = MAX_PLAIN_PER_WRITE - gathered.len();
-            gathered.extend_from_slice(&b[..b.len().min(room)]);
-            if gathered.len() == MAX_PLAIN_PER_WRITE {
-                break;
-            }
-        }
-        if gathered.is_empty() {
-            return Ok(0);
-        }
-        self.encrypt(&gathered)?;
-        self.write_outgoing()?;
-        Ok(gathered.len())
+        OUTPUT.with_borrow_mut(|out| self.write_via(out, bufs))
     }
 
     /// Writes waiting ciphertext; `WouldBlock` while some is still left.
