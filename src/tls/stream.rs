@@ -11,15 +11,20 @@
 //! (measured in docs/tls.md).
 //!
 //! ```text
-//!   socket ──read──▶ incoming (ciphertext, only a partial record survives a turn)
+//!   socket ──read──▶ INPUT (per thread) ─ what is not used yet ─▶ incoming (usually nothing)
 //!                       │ process_tls_records: handshake messages, or decrypted records
 //!                       ▼
 //!   Conn ◀──read── plaintext (the caller's buffer; what does not fit waits in `plain`)
 //!
-//!   Conn ──write_vectored(frames)──▶ gathered, encrypted as few records as fit
-//!                                        │
-//!   socket ◀──one write── outgoing (ciphertext; only what the socket did not take survives)
+//!   Conn ──write_vectored(frames)──▶ OUTPUT (per thread): gathered, encrypted as few records
+//!                                        │                as fit
+//!   socket ◀──one write──────────────────┘ what the socket does not take ─▶ outgoing
 //! ```
+//!
+//! **Buffers.** The loop is one thread, so like the server's plaintext `Scratch` the two
+//! per-thread buffers (`INPUT`, `OUTPUT`) are the only large ones; a stream copies into its
+//! own `Vec`s only what must outlive the call, and frees them once empty. No allocation,
+//! zeroing or copying per message beyond the encryption itself.
 //!
 //! **Writes.** The outbox hands over many frames in one `write_vectored`; they are gathered and
 //! encrypted into as few records as fit (one record carries up to 16 KiB, RFC 8446 §5.1), then
