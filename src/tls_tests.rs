@@ -325,6 +325,29 @@ fn a_burst_of_records_arrives_in_order_through_a_small_buffer() {
     );
 }
 
+/// A burst of ciphertext larger than the per-thread read buffer (records cut at its end)
+/// arrives whole and in order.
+#[test]
+fn a_burst_larger_than_the_read_buffer_arrives_whole() {
+    let pki = TestPki::new("flood");
+    let (mut client, mut end, mut server) = connected(&pki);
+    let mut sent = Vec::new();
+    for i in 0..20_000 {
+        let line = format!("m{i};");
+        client.writer().write_all(line.as_bytes()).unwrap(); // one record each
+        sent.extend_from_slice(line.as_bytes());
+        while client.wants_write() {
+            client.write_tls(&mut end).unwrap();
+        }
+    }
+    let (mut got, mut buf) = (Vec::new(), vec![0; 64 << 10]);
+    while got.len() < sent.len() {
+        let n = server.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, sent);
+}
+
 /// Many frames handed over in one `write_vectored` leave in one socket write.
 #[test]
 fn many_frames_leave_in_one_socket_write() {

@@ -272,7 +272,8 @@ impl<S: Read + Write, C: Side> TlsStream<S, C> {
                     self.peer_closed = true;
                     break Ok(0);
                 }
-                Progress::NeedInput if end == input.len() => {
+                // Nothing used, and no room for more: not a record rustls would take.
+                Progress::NeedInput if start == 0 && end == input.len() => {
                     break Err(invalid("TLS handshake message too large"))
                 }
                 Progress::NeedInput => {
