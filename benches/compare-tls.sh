@@ -7,6 +7,8 @@
 #   benches/compare-tls.sh                 everything (about 10 minutes)
 #   QUICK=1 benches/compare-tls.sh         one round, short runs, small counts (a smoke test)
 #   OUT=docs/figures benches/compare-tls.sh   also keep the raw JSON lines and the table there
+#   ONLY=echo ROUNDS=7 OUT=… TAG=echo benches/compare-tls.sh   one scenario (connect, fanout,
+#                                          idle or echo), more rounds; files named with TAG
 #
 # chatloop without TLS (`chatloop-ws`, ws://) runs the same scenarios beside them: what TLS
 # costs chatloop itself. Both TLS servers get the same certificate: a self-signed P-256 one made here by openssl, which
@@ -95,6 +97,7 @@ trap 'rm -f "$RESULTS"' EXIT
 run() { # round server mode scenario-name bench-args...
   local round=$1 server=$2 mode=$3 name=$4
   shift 4
+  case "$name" in "${ONLY:-}"*) ;; *) return 0 ;; esac
   start_server "$server" "$mode"
   local line url=(--url wss://127.0.0.1:$PORT/room --ca "$CERT")
   [ "$server" = chatloop-ws ] && url=(--url ws://127.0.0.1:$PORT/room)
@@ -123,9 +126,9 @@ echo "load after: $(uptime)" >&2
 
 if [ -n "${OUT:-}" ]; then
   mkdir -p "$OUT"
-  cp "$RESULTS" "$OUT/tls-compare-raw.tsv"
+  cp "$RESULTS" "$OUT/tls-compare${TAG:+-$TAG}-raw.tsv"
 fi
-python3 - "$RESULTS" <<'EOF' | tee ${OUT:+"$OUT/tls-compare.txt"}
+python3 - "$RESULTS" <<'EOF' | tee ${OUT:+"$OUT/tls-compare${TAG:+-$TAG}.txt"}
 import json, statistics, sys
 rows, best = {}, {}
 for line in open(sys.argv[1]):
@@ -150,7 +153,7 @@ def figures(name, r):
     return out
 
 servers = ["chatloop", "uws-ssl", "chatloop-ws"]
-print(f"{'scenario':<16}{'unit':<36}" + "".join(f"{s:>12}" for s in servers)
+print(f"{'scenario':<22}{'unit':<36}" + "".join(f"{s:>12}" for s in servers)
       + "   chatloop ÷ uws-ssl, chatloop ÷ chatloop-ws")
 for name, by_server in rows.items():
     n = max(len(figures(name, r)) for runs in by_server.values() for r in runs)
@@ -174,6 +177,6 @@ for name, by_server in rows.items():
         cells = "".join(f"{(f'{v:.1f}' if v is not None else '-'):>12}" for v in med.values())
         a = med["chatloop"]
         ratio = ", ".join(f"{a / med[s]:.2f}x" if a and med[s] else "-" for s in servers[1:])
-        print(f"{name:<16}{unit:<36}{cells}   {ratio}")
-        print(f"{'':<16}" + "; ".join(notes))
+        print(f"{name:<22}{unit:<36}{cells}   {ratio}")
+        print(f"{'':<22}" + "; ".join(notes))
 EOF
