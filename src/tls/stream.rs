@@ -7,7 +7,7 @@
 //! the bytes. That is what makes an idle TLS connection cheap. rustls's buffered
 //! `ServerConnection` keeps a 4 KiB receive buffer for the life of the connection; here every
 //! buffer is a plain `Vec` released the moment it is empty, so between messages a connection
-//! holds only rustls's state: a whole chatloop connection over TLS idles at about 3 KiB
+//! holds only rustls's state: a whole chatloop connection over TLS idles at 4.4–5 KiB
 //! (measured in docs/tls.md).
 //!
 //! ```text
