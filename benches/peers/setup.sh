@@ -101,5 +101,8 @@ if ! built node "$WS_VERSION $UWS_VERSION"; then
   echo "$WS_VERSION $UWS_VERSION" >"$DIR/node.version"
 fi
 
-echo "peers: qt simplechat $QT_EXAMPLES_VERSION, tokio-tungstenite $TOKIO_TUNGSTENITE_VERSION," \
-  "ws $WS_VERSION, uWebSockets.js $UWS_VERSION, node $(node --version)" >&2
+# One line naming every version, for the comparison's summary.
+echo "Qt simplechat from qtwebsockets5-examples $QT_EXAMPLES_VERSION" \
+  "(Qt $(dpkg-query -W -f='${Version}' libqt5websockets5)), tokio-tungstenite" \
+  "$TOKIO_TUNGSTENITE_VERSION, uWebSockets.js $UWS_VERSION and ws $WS_VERSION on Node" \
+  "$(node --version)" | tee "$DIR/versions" >&2
