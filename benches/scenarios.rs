@@ -14,13 +14,19 @@
 //! `CHATLOOP_BENCH_QUICK=1 cargo bench` shrinks every scenario to a second or so (a smoke
 //! test). `cargo test --all-targets` also runs this file (without `--bench`): then it is
 //! always the quick smoke, so the test suite stays short.
+//!
+//! A figure measured with errors or loss is not a figure: every scenario still runs and the
+//! table is still printed, but then each fault is listed (`Report::faults`: failed
+//! connections, lost, out-of-order or duplicated deliveries, malformed or unsent messages)
+//! and the process exits 1, as it does when a scenario cannot run at all.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use chatloop::bench::{self, Options, Scenario};
 use chatloop::Mode;
+use chatloop_bench::{self as bench, Options, Report, Scenario};
 use common::{ServerProcess, TestServer};
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// One row of the table: a name and what the run reported.
@@ -28,10 +34,10 @@ struct Row {
     /// The scenario and its size, as shown.
     name: String,
     /// What the run measured.
-    report: bench::report::Report,
+    report: Report,
 }
 
-fn main() {
+fn main() -> ExitCode {
     let quick = std::env::var_os("CHATLOOP_BENCH_QUICK").is_some()
         || !std::env::args().any(|a| a == "--bench");
     // (full, quick) sizes.
@@ -46,8 +52,10 @@ fn main() {
     } else {
         Duration::from_secs(2)
     };
-    let fd_limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+    let fd_limit = bench::raise_fd_limit().unwrap_or(1024) as usize;
     let mut rows = Vec::new();
+    // "scenario: what went wrong", for every scenario that failed or was not clean.
+    let mut faults: Vec<String> = Vec::new();
 
     let mut run = |name: String, server: &TestServer, tweak: &dyn Fn(&mut Options)| {
         let mut o = Options::new(Scenario::Fanout, &server.url("/bench"));
@@ -57,7 +65,7 @@ fn main() {
         eprintln!("running: {name}");
         match bench::run(&o) {
             Ok(report) => rows.push(Row { name, report }),
-            Err(e) => eprintln!("{name}: {e}"),
+            Err(e) => faults.push(format!("{name}: did not run: {e}")),
         }
     };
 
@@ -110,16 +118,33 @@ fn main() {
     o.concurrency = 200;
     o.pid = Some(server.child.id());
     eprintln!("running: idle {idle}");
+    let name = format!("idle {idle} connections");
     match bench::run(&o) {
-        Ok(report) => rows.push(Row {
-            name: format!("idle {idle} connections"),
-            report,
-        }),
-        Err(e) => eprintln!("idle: {e}"),
+        Ok(report) => rows.push(Row { name, report }),
+        Err(e) => faults.push(format!("{name}: did not run: {e}")),
     }
     drop(server);
 
     print_table(&rows);
+    for row in &rows {
+        faults.extend(
+            row.report
+                .faults()
+                .iter()
+                .map(|f| format!("{}: {f}", row.name)),
+        );
+    }
+    if faults.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "\nerror: {} fault(s); these figures do not count:",
+        faults.len()
+    );
+    for f in &faults {
+        eprintln!("  {f}");
+    }
+    ExitCode::FAILURE
 }
 
 /// The server thread's id, as a "pid" whose `/proc` entry gives that thread's CPU time: the
@@ -136,7 +161,7 @@ fn server_thread() -> Option<u32> {
 
 /// The results, one line per scenario.
 fn print_table(rows: &[Row]) {
-    use bench::report::us;
+    use bench::render::us;
     println!(
         "\n{:<36} {:>14} {:<16} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6}",
         "scenario", "rate", "unit", "p50", "p99", "max", "gen CPU", "srv CPU", "errors"

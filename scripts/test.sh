@@ -51,7 +51,7 @@ fi
 ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release --bin chatloop
-cargo test --all-targets
+cargo test --workspace --all-targets
 
 if [ -n "$quick" ]; then
   echo

@@ -368,7 +368,8 @@ impl<S: Socket> Conn<S> {
             Reply::Answer(status) => self.answer(status, head_only, now),
             Reply::Report(report) => Some(Wants::Report { report, head_only }),
             Reply::Page => {
-                self.outbox.push_unchecked(http::page(head_only));
+                self.outbox
+                    .push_unchecked(http::page(head_only, cfg.max_message_bytes));
                 self.set_phase(Phase::Linger, now, &"HTTP 200 page");
                 None
             }

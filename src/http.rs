@@ -257,18 +257,24 @@ fn is_page_path(path: &str) -> bool {
 /// The browser client, compiled in.
 pub const PAGE_HTML: &str = include_str!("page.html");
 
-/// The `200 OK` response carrying [`PAGE_HTML`]; `HEAD` gets the same headers and no body.
-/// `no-cache` makes a browser check again on each load (it is cheap), so a new server version
-/// is never hidden behind a cached old page.
-pub fn page(head_only: bool) -> Bytes {
+/// Where [`PAGE_HTML`] has the server's `--max-message-bytes` written in, so the page counts a
+/// message's bytes against the real limit instead of learning it from a close 1009.
+const MAX_MESSAGE_BYTES_MARK: &str = "{max-message-bytes}";
+
+/// The `200 OK` response carrying [`PAGE_HTML`] with `max_message_bytes` written in; `HEAD`
+/// gets the same headers and no body. `no-cache` makes a browser check again on each load (it
+/// is cheap), so a new server version is never hidden behind a cached old page.
+pub fn page(head_only: bool, max_message_bytes: usize) -> Bytes {
+    // The page is copied for every request anyway; filling the mark in costs nothing more.
+    let body = PAGE_HTML.replacen(MAX_MESSAGE_BYTES_MARK, &max_message_bytes.to_string(), 1);
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
          Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
-        PAGE_HTML.len()
+        body.len()
     )
     .into_bytes();
     if !head_only {
-        out.extend_from_slice(PAGE_HTML.as_bytes());
+        out.extend_from_slice(body.as_bytes());
     }
     Bytes::from(out)
 }
@@ -609,18 +615,27 @@ mod tests {
     /// The page response is complete HTML with its length; HEAD has the headers only.
     #[test]
     fn page_response_is_html_and_head_has_no_body() {
-        let full = page(false);
+        let full = page(false, 65536);
         let text = std::str::from_utf8(&full).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(head.contains("Content-Type: text/html; charset=utf-8"));
         assert!(head.contains("Cache-Control: no-cache"));
-        assert!(head.contains(&format!("Content-Length: {}", PAGE_HTML.len())));
-        assert_eq!(body, PAGE_HTML);
+        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
         assert!(body.starts_with("<!doctype html>"));
         // The page never puts network text into markup.
         assert!(!PAGE_HTML.contains(".innerHTML"));
-        let head_only = page(true);
+        let head_only = page(true, 65536);
         assert_eq!(&head_only[..], format!("{head}\r\n\r\n").as_bytes());
+    }
+
+    /// The page carries the server's message limit, so it can refuse a message before sending.
+    #[test]
+    fn page_carries_the_message_limit() {
+        assert_eq!(PAGE_HTML.matches(MAX_MESSAGE_BYTES_MARK).count(), 1);
+        let full = page(false, 1234);
+        let text = std::str::from_utf8(&full).unwrap();
+        assert!(text.contains(r#"<meta name="chatloop-max-message-bytes" content="1234">"#));
+        assert!(!text.contains(MAX_MESSAGE_BYTES_MARK));
     }
 }

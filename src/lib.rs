@@ -35,7 +35,7 @@
 //! | [`stats`] | the counters behind `/stats`, `/metrics` and the periodic log summary |
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
-//! | `bench` | the load generator, `chatloop bench` (feature `bench`): a client-side mio loop |
+//! | `crates/chatloop-bench` | the load generator, `chatloop bench` (feature `bench`): its own crate |
 //! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
 //! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
 //!
@@ -59,8 +59,6 @@
 //!    the slab's range.
 //! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
 
-#[cfg(feature = "bench")]
-pub mod bench;
 #[cfg(feature = "redis")]
 pub mod bridge;
 #[cfg(feature = "client")]

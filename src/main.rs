@@ -115,19 +115,14 @@ fn connect(args: Vec<String>) -> Result<ExitCode, Failure> {
     }
 }
 
-/// `chatloop bench`: run one load-test scenario and print its report.
+/// `chatloop bench`: the load generator (crates/chatloop-bench) parses its arguments, runs
+/// the scenario and prints the report.
 #[cfg(feature = "bench")]
 fn bench(args: Vec<String>) -> Result<ExitCode, Failure> {
-    use chatloop::bench::{self, Options, BENCH_USAGE};
-    let Some(opts) = Options::from_args(args).map_err(Failure::Usage)? else {
-        print!("{BENCH_USAGE}");
-        return Ok(ExitCode::SUCCESS);
-    };
-    let report = bench::run(&opts).map_err(Failure::Runtime)?;
-    if opts.json {
-        println!("{}", report.json());
-    } else {
-        print!("{}", report.table());
-    }
+    use chatloop_bench::cli::{self, Error};
+    cli::main(args).map_err(|e| match e {
+        Error::Usage(why) => Failure::Usage(UsageError(why)),
+        Error::Run(e) => Failure::Runtime(e),
+    })?;
     Ok(ExitCode::SUCCESS)
 }

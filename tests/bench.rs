@@ -1,12 +1,13 @@
-//! The load generator (`chatloop bench`) against an in-process server: every scenario runs
-//! briefly and its report must add up. No speed is asserted: the machine may be busy.
+//! The load generator (`chatloop bench`, crates/chatloop-bench) against an in-process server:
+//! every scenario runs briefly and its report must add up. No speed is asserted: the machine
+//! may be busy.
 
 #![cfg(feature = "bench")]
 
 mod common;
 
-use chatloop::bench::{self, Options, Scenario};
 use chatloop::Mode;
+use chatloop_bench::{self as bench, Options, Scenario};
 use common::TestServer;
 use std::time::Duration;
 
@@ -39,6 +40,7 @@ fn fanout_at_fixed_rate_delivers_every_message_in_order() {
     assert_eq!(r.out_of_order, 0);
     assert_eq!(r.echoed_to_sender, 0, "chat mode relays to others only");
     assert_eq!(r.latency.expect("latency").count, r.received);
+    assert_eq!(r.faults(), Vec::<String>::new());
 }
 
 /// Closed-loop fan-out where every client sends: the window keeps going, nothing is lost.
@@ -66,6 +68,11 @@ fn fanout_counts_messages_echoed_to_their_sender_apart() {
     assert!(r.echoed_to_sender > 0);
     assert_eq!(r.received, 0, "an echo server delivers nothing to others");
     assert_eq!(r.lost(), r.expected);
+    assert!(
+        r.faults().iter().any(|f| f.ends_with(" lost")),
+        "{:?}",
+        r.faults()
+    );
 }
 
 /// Echo: one message in flight per client, every round trip measured.

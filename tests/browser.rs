@@ -1,10 +1,10 @@
-//! The chat page in a real headless Chromium: `tests/browser/page_test.mjs` (playwright-core
-//! driving the system's `/usr/bin/chromium`) against a server started here, with
-//! `chatloop connect` joining the same room.
+//! The chat page in a real headless Chromium: the scenarios in `tests/browser/*.mjs`
+//! (playwright-core driving the system's `/usr/bin/chromium`), each against a server started
+//! here, with `chatloop connect` joining the same room.
 //!
 //! `#[ignore = "needs …"]`: `scripts/setup-test-deps.sh` installs `chromium`, `node` and
-//! `tests/browser/node_modules`, and `scripts/test.sh` then runs it with `--ignored`. Run
-//! without them, it fails.
+//! `tests/browser/node_modules`, and `scripts/test.sh` then runs these with `--ignored`. Run
+//! without them, they fail.
 #![cfg(feature = "client")]
 
 mod common;
@@ -12,15 +12,20 @@ mod common;
 use common::{missing_tool, run_within, TestServer};
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// The whole browser run, Chromium start included, must finish within this.
+/// One scenario, Chromium start included, must finish within this.
 const DEADLINE: Duration = Duration::from_secs(120);
 
 /// Chromium as Debian installs it.
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// What is missing to run the browser test, if anything.
+/// Scenarios run one at a time: two Chromiums at once would share the CPU and blur what
+/// `load_test.mjs` measures (main-thread tasks during a burst).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// What is missing to run the browser scenarios, if anything.
 fn missing() -> Option<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     if !Path::new(CHROMIUM).exists() {
@@ -35,10 +40,11 @@ fn missing() -> Option<String> {
     }
 }
 
-/// Two pages and a terminal client chat in one room; markup in a message stays text.
-#[test]
-#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
-fn page_chats_with_another_page_and_the_cli_client() {
+/// Runs `tests/browser/<scenario>` against a fresh server; fails with its output unless it
+/// ends with "<name>: all checks passed". What it printed is shown with `--nocapture`: every
+/// check, and the figures (`# …` lines).
+fn run_scenario(scenario: &str) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(what) = missing() {
         missing_tool(&what);
     }
@@ -47,25 +53,59 @@ fn page_chats_with_another_page_and_the_cli_client() {
     let run = run_within(
         Command::new("node")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .arg("tests/browser/page_test.mjs")
+            .arg(Path::new("tests/browser").join(scenario))
             .arg(&url)
             .arg(env!("CARGO_BIN_EXE_chatloop")),
         DEADLINE,
     );
     let Some(status) = run.status else {
         panic!(
-            "the browser test did not finish within {DEADLINE:?}\n{}",
+            "{scenario} did not finish within {DEADLINE:?}\n{}",
             run.transcript()
         );
     };
+    println!("{}", run.stdout);
     assert!(
         status.success(),
-        "page_test.mjs failed: {status}\n{}",
+        "{scenario} failed: {status}\n{}",
         run.transcript()
     );
+    let name = scenario.trim_end_matches(".mjs");
     assert!(
-        run.stdout.contains("page_test: all checks passed"),
+        run.stdout.contains(&format!("{name}: all checks passed")),
         "{}",
         run.stdout
     );
+}
+
+/// Two pages and a terminal client chat in one room; markup stays text, right-to-left lines
+/// keep their order, lines using the reader's name are marked, the title counts unread lines.
+#[test]
+#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
+fn page_chats_with_another_page_and_the_cli_client() {
+    run_scenario("chat_test.mjs");
+}
+
+/// A too-long paste is refused and kept; after a 1009 the text is back in the box; after a
+/// restart the page is back within 2 s and says what it missed.
+#[test]
+#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
+fn page_never_loses_what_was_typed_and_reconnects_soon() {
+    run_scenario("typing_test.mjs");
+}
+
+/// A burst of 5,000 messages blocks the main thread for no more than 100 ms at a time, and a
+/// reader scrolled up keeps their lines.
+#[test]
+#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
+fn page_stays_responsive_in_a_burst_and_keeps_a_readers_place() {
+    run_scenario("load_test.mjs");
+}
+
+/// At 375 px and 1280 px, light and dark: the page fits, controls are 44 px, text contrast
+/// is 4.5:1 or more; screenshots are saved (to `docs/` with `CHATLOOP_SCREENSHOTS=docs`).
+#[test]
+#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
+fn page_fits_a_phone_and_a_desktop_in_light_and_dark() {
+    run_scenario("layout_test.mjs");
 }

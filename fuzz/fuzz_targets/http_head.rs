@@ -53,7 +53,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = http::ok(report.content_type(), "{}", request.method == "HEAD");
         }
         Reply::Page => {
-            let page = http::page(request.method == "HEAD");
+            let max = chatloop::config::DEFAULT_MAX_MESSAGE_BYTES;
+            let page = http::page(request.method == "HEAD", max);
             assert!(page.starts_with(b"HTTP/1.1 200 OK\r\n"));
         }
         Reply::Answer(status) => {

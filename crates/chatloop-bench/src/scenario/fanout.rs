@@ -1,4 +1,5 @@
-//! The `fanout` and `ramp` scenarios: S senders in one room, every other client receives.
+//! The `fanout` scenario: S senders in one room, every other client receives. The `ramp`
+//! scenario ([`ramp`](super::ramp)) repeats it with more clients at each step.
 //!
 //! **Sending.** With `--rate`, each sender sends on its own schedule (the senders' first
 //! messages are spread over one period so they do not all fire at once); the stamp is the time
@@ -22,9 +23,14 @@
 //! After the window the senders stop and the generator drains: it waits until every delivery
 //! of every message sent has arrived, or nothing arrived for a second, or five seconds passed.
 
-use super::pool::{new_histogram, Handler, Pool};
-use super::report::{CpuMeter, CpuUse, Latency, RampStep, Report};
-use super::{after_connect, connect, Options, Progress, Stamp};
+use super::{after_open, open};
+use crate::client::Failure;
+use crate::options::Options;
+use crate::pool::{new_histogram, Handler, Pool};
+use crate::procfs::{CpuMeter, CpuUse};
+use crate::progress::Progress;
+use crate::report::{Latency, Report};
+use crate::stamp::Stamp;
 use hdrhistogram::Histogram;
 use std::io;
 use std::time::{Duration, Instant};
@@ -56,7 +62,7 @@ struct Sender {
 }
 
 /// The scenario's state; also the pool's [`Handler`].
-struct Fanout {
+pub(super) struct Fanout {
     /// Messages per second per sender: `None` for the closed loop.
     period: Option<Duration>,
     /// Closed loop: see the module docs.
@@ -101,7 +107,8 @@ struct Fanout {
 }
 
 impl Fanout {
-    fn new(opts: &Options) -> Fanout {
+    /// The state for `opts`, before any client connected.
+    pub(super) fn new(opts: &Options) -> Fanout {
         Fanout {
             period: opts.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             window: opts.window,
@@ -139,7 +146,13 @@ impl Fanout {
 
     /// Starts a measured window of `warmup` + `duration` from `now`: counters reset, schedules
     /// spread over one period.
-    fn begin(&mut self, pool: &Pool, now: Instant, warmup: Duration, duration: Duration) {
+    pub(super) fn begin(
+        &mut self,
+        pool: &Pool,
+        now: Instant,
+        warmup: Duration,
+        duration: Duration,
+    ) {
         let from = pool.ns(now + warmup);
         self.window_ns = (from, from + duration.as_nanos() as u64);
         self.receivers = pool.open().saturating_sub(1) as u64;
@@ -236,7 +249,7 @@ impl Fanout {
 
     /// Sends through the warm-up and the window, then drains; prints progress. Returns the CPU
     /// use during the window alone.
-    fn drive(
+    pub(super) fn drive(
         &mut self,
         pool: &mut Pool,
         progress: &mut Progress,
@@ -290,7 +303,7 @@ impl Fanout {
     }
 
     /// Fills the fan-out part of `report` from this window.
-    fn fill(&self, report: &mut Report, secs: f64) {
+    pub(super) fn fill(&self, report: &mut Report, secs: f64) {
         report.measured_secs = secs;
         report.sent = self.sent;
         report.expected = self.sent * self.receivers;
@@ -353,7 +366,7 @@ impl Handler for Fanout {
         }
     }
 
-    fn on_end(&mut self, tag: u32, _failure: Option<&super::client::Failure>) {
+    fn on_end(&mut self, tag: u32, _failure: Option<&Failure>) {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = None;
         }
@@ -382,61 +395,14 @@ fn slide(s: &mut Sender, ring: &mut [u32], live: u32) {
 }
 
 /// `chatloop bench fanout`.
-pub fn run_fanout(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
+pub fn run(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
     let mut progress = Progress::new(opts.progress, opts.pid);
     let mut f = Fanout::new(opts);
-    let secs = connect(pool, opts.clients, &mut f, &mut progress)?;
-    let mut report = after_connect(pool, secs);
+    let secs = open(pool, opts.clients, &mut f, &mut progress)?;
+    let mut report = after_open(pool, secs);
     f.begin(pool, Instant::now(), opts.warmup, opts.duration);
     let usage = f.drive(pool, &mut progress, opts.pid)?;
     f.fill(&mut report, opts.duration.as_secs_f64());
     report.set_cpu(usage);
-    Ok(report)
-}
-
-/// `chatloop bench ramp`: steps of `--step` more clients, a fixed-rate sample at each.
-pub fn run_ramp(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
-    let mut progress = Progress::new(opts.progress, opts.pid);
-    let mut f = Fanout::new(opts);
-    let mut report = Report::default();
-    let mut total = 0;
-    while total < opts.clients {
-        let add = opts.step.min(opts.clients - total);
-        total += add;
-        report.connect_secs += connect(pool, add, &mut f, &mut progress)?;
-        let now = Instant::now();
-        f.begin(pool, now, opts.warmup, opts.duration);
-        let usage = f.drive(pool, &mut progress, opts.pid)?;
-        report.set_cpu(usage);
-        let mut step = Report::default();
-        f.fill(&mut step, opts.duration.as_secs_f64());
-        let latency = step.latency.unwrap_or_default();
-        let passed = step.lost() == 0
-            && step.received > 0
-            && latency.p95 <= opts.limit.as_micros() as u64
-            && pool.error_count() == 0;
-        if opts.progress {
-            eprintln!(
-                "step {} clients: {:.0} deliveries/s, lost {}, p95 {}: {}",
-                pool.open(),
-                step.rate,
-                step.lost(),
-                super::report::us(latency.p95),
-                if passed { "pass" } else { "fail" }
-            );
-        }
-        report.steps.push(RampStep {
-            clients: pool.open(),
-            deliveries_per_sec: step.rate,
-            lost: step.lost(),
-            latency,
-            passed,
-        });
-        if !passed {
-            break;
-        }
-    }
-    report.connected = pool.opened;
-    report.handshake = Latency::of(&pool.handshake_us);
     Ok(report)
 }

@@ -11,7 +11,9 @@
 //! The tag is given before the handshake, so data that arrives in the same read as the `101`
 //! is already attributed correctly.
 
-use super::client::{Client, Failure, Masks, Step, Target};
+use crate::client::{Client, Failure, Step};
+use crate::frame::{opcode, Masks};
+use crate::target::Target;
 use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
 use slab::Slab;
@@ -159,7 +161,7 @@ impl Pool {
         if let Some(client) = self.clients.get_mut(key) {
             if client.is_open() {
                 let mask = self.masks.next_key();
-                client.push_frame(super::client::opcode::BINARY, payload, mask);
+                client.push_frame(opcode::BINARY, payload, mask);
             }
         }
     }

@@ -3,7 +3,7 @@
 //! The generator holds thousands of these in one thread, so each is small (about a hundred
 //! bytes while idle: a socket, a phase, two empty `Vec`s) and cheap per message:
 //!
-//! - **Input** is read into the [`Pool`](super::pool::Pool)'s one shared scratch buffer and
+//! - **Input** is read into the [`Pool`](crate::pool::Pool)'s one shared scratch buffer and
 //!   parsed in place; a connection keeps only the bytes of an incomplete frame (`held`), which
 //!   are copied back in front of the next read. Data frames are handed to the caller as slices
 //!   of the scratch buffer: no allocation per message.
@@ -23,42 +23,23 @@
 //! Any failure (refused, bad handshake, reset, the server's own Close, a protocol violation)
 //! ends the connection with a [`Failure`] that the caller counts as an error.
 //!
-//! RFC 6455 parts implemented: the opening handshake (§4.1, accept key checked per §4.2.2),
-//! client-to-server masking (§5.3), the base framing (§5.2) with 7/16/64-bit lengths, Pong
-//! replies to Pings (§5.5.2–3) and the client side of the closing handshake (§7.1.1: the client
+//! RFC 6455 parts implemented here: what each frame means to a client (data delivered, Pong
+//! replies to Pings, §5.5.2–3) and the client side of the closing handshake (§7.1.1: the client
 //! waits for the server to close TCP first, so the client's ports never sit in TIME_WAIT and a
-//! long `connect` run does not exhaust them). Not implemented, because no server under test
-//! needs them: fragmented messages, extensions, `wss://`.
+//! long `connect` run does not exhaust them). The request and the `101` check are in
+//! [`handshake`], the bytes of a frame in [`frame`]. Not
+//! implemented, because no server under test needs them: fragmented messages, extensions,
+//! `wss://`.
 
+use crate::frame::{self, opcode};
+use crate::handshake;
+use crate::target::Target;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
-
-/// RFC 6455 §5.2 opcodes the client sends or understands.
-pub mod opcode {
-    /// A continuation of a fragmented message (not supported: see the module docs).
-    pub const CONTINUATION: u8 = 0x0;
-    /// A UTF-8 text message.
-    pub const TEXT: u8 = 0x1;
-    /// A binary message: what the generator sends.
-    pub const BINARY: u8 = 0x2;
-    /// Close.
-    pub const CLOSE: u8 = 0x8;
-    /// Ping: answered with a Pong carrying the same payload.
-    pub const PING: u8 = 0x9;
-    /// Pong: ignored.
-    pub const PONG: u8 = 0xA;
-}
-
-/// Largest HTTP response head accepted from the server.
-const MAX_RESPONSE_HEAD: usize = 8 << 10;
-
-/// Largest frame accepted from the server. An incomplete frame is held in memory until it is
-/// whole, so a hostile or broken server must not be able to announce an endless one.
-const MAX_INCOMING_FRAME: usize = 64 << 20;
 
 /// Why a connection ended other than by our own closing handshake. Every one is counted as an
 /// error of the run; [`Failure::kind`] is the bucket it is counted in.
@@ -126,17 +107,6 @@ enum Phase {
     Open,
     /// We sent Close; discarding input until the server closes TCP.
     Closing,
-}
-
-/// The parts of the opening handshake that are the same for every connection.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Where to connect.
-    pub addr: SocketAddr,
-    /// The `Host` header: the URL's authority as given.
-    pub host: String,
-    /// The request path: the room.
-    pub path: String,
 }
 
 /// One client connection. See the module docs.
@@ -221,26 +191,11 @@ impl Client {
         self.out.len()
     }
 
-    /// Queues one masked frame (RFC 6455 §5.2–5.3) with `payload` and masking key `mask`;
+    /// Queues one masked frame with `payload` and masking key `mask`;
     /// [`flush`](Client::flush) sends it.
+    #[inline]
     pub fn push_frame(&mut self, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-        let len = payload.len();
-        self.out.push(0x80 | opcode); // FIN, no RSV bits
-        if len < 126 {
-            self.out.push(0x80 | len as u8);
-        } else if len <= u16::MAX as usize {
-            self.out.push(0x80 | 126);
-            self.out.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            self.out.push(0x80 | 127);
-            self.out.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-        self.out.extend_from_slice(&mask);
-        let start = self.out.len();
-        self.out.extend_from_slice(payload);
-        for (i, b) in self.out[start..].iter_mut().enumerate() {
-            *b ^= mask[i & 3];
-        }
+        frame::encode(&mut self.out, opcode, payload, mask);
     }
 
     /// Starts our closing handshake (RFC 6455 §7.1.2): a Close 1000, then wait for the
@@ -289,14 +244,9 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
                 Err(e) => return Err(Failure::Connect(e)),
             }
-            let key = tungstenite::handshake::client::generate_key();
-            // RFC 6455 §4.1: the client's opening handshake.
-            let request = format!(
-                "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                target.path, target.host
-            );
-            self.out.extend_from_slice(request.as_bytes());
+            let key = handshake::new_key();
+            self.out
+                .extend_from_slice(handshake::request(target, &key).as_bytes());
             self.phase = Phase::Handshaking { key };
         }
         self.flush()
@@ -350,16 +300,12 @@ impl Client {
             let data = &scratch[..held + n];
             let mut used = 0;
             if let Phase::Handshaking { key } = &self.phase {
-                match parse_response(data, key)? {
-                    Some(head) => {
-                        used = head;
-                        self.phase = Phase::Open;
-                        step = Step::Opened;
-                    }
-                    None if data.len() > MAX_RESPONSE_HEAD => {
-                        return Err(Failure::Handshake("response head too large".into()))
-                    }
-                    None => {}
+                if let Some(head) =
+                    handshake::check_response(data, key).map_err(Failure::Handshake)?
+                {
+                    used = head;
+                    self.phase = Phase::Open;
+                    step = Step::Opened;
                 }
             }
             if !matches!(self.phase, Phase::Handshaking { .. }) {
@@ -376,50 +322,20 @@ impl Client {
         Ok(step)
     }
 
-    /// Parses complete frames at the front of `data` (RFC 6455 §5.2); returns the bytes used.
+    /// Acts on the complete frames at the front of `data`; returns the bytes used (the rest is
+    /// an incomplete frame, kept for the next read).
     fn parse_frames(
         &mut self,
         data: &[u8],
         on_data: &mut impl FnMut(&[u8]),
     ) -> Result<usize, Failure> {
         let mut pos = 0;
-        while data.len() - pos >= 2 {
-            let (b0, b1) = (data[pos], data[pos + 1]);
-            if b1 & 0x80 != 0 {
-                // §5.1: a server must not mask.
-                return Err(Failure::Protocol("masked frame from the server"));
-            }
-            if b0 & 0x70 != 0 {
-                // §5.2: RSV bits need a negotiated extension; we offer none.
-                return Err(Failure::Protocol("RSV bit set without an extension"));
-            }
-            let (len, head) = match b1 & 0x7f {
-                126 if data.len() - pos >= 4 => (
-                    u16::from_be_bytes([data[pos + 2], data[pos + 3]]) as usize,
-                    4,
-                ),
-                127 if data.len() - pos >= 10 => {
-                    let mut be = [0; 8];
-                    be.copy_from_slice(&data[pos + 2..pos + 10]);
-                    let len = u64::from_be_bytes(be);
-                    (usize::try_from(len).unwrap_or(usize::MAX), 10)
-                }
-                126 | 127 => break,
-                n => (n as usize, 2),
-            };
-            if len > MAX_INCOMING_FRAME {
-                return Err(Failure::Protocol("frame larger than 64 MiB"));
-            }
-            if (data.len() - pos - head) < len {
-                break;
-            }
-            let payload = &data[pos + head..pos + head + len];
-            pos += head + len;
-            let fin = b0 & 0x80 != 0;
-            match (b0 & 0x0f, fin) {
+        while let Some(f) = frame::parse(&data[pos..]).map_err(Failure::Protocol)? {
+            pos += f.used;
+            match (f.opcode, f.fin) {
                 (opcode::TEXT | opcode::BINARY, true) => {
                     if let Phase::Open = self.phase {
-                        on_data(payload);
+                        on_data(f.payload);
                     }
                 }
                 (opcode::TEXT | opcode::BINARY | opcode::CONTINUATION, _) => {
@@ -428,14 +344,14 @@ impl Client {
                 (opcode::PING, _) => {
                     // §5.5.3: a Pong echoes the Ping's payload. The mask need not be random
                     // for the server's sake (it cannot tell); see `Masks` for data frames.
-                    self.push_frame(opcode::PONG, payload, [0x5a, 0xa5, 0x3c, 0xc3]);
+                    self.push_frame(opcode::PONG, f.payload, [0x5a, 0xa5, 0x3c, 0xc3]);
                 }
                 (opcode::PONG, _) => {}
                 (opcode::CLOSE, _) => {
                     if let Phase::Closing = self.phase {
                         continue; // the answer to ours: now wait for the FIN
                     }
-                    let code = match payload {
+                    let code = match f.payload {
                         [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
                         _ => 1005, // §7.1.5: no status code present
                     };
@@ -445,67 +361,6 @@ impl Client {
             }
         }
         Ok(pos)
-    }
-}
-
-/// Parses the server's handshake response at the front of `data`: `Some(head length)` once it
-/// is complete and valid, `None` if more bytes are needed (RFC 6455 §4.1, §4.2.2).
-fn parse_response(data: &[u8], key: &str) -> Result<Option<usize>, Failure> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head = match response.parse(data) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(Failure::Handshake(format!("bad response: {e}"))),
-    };
-    if response.code != Some(101) {
-        return Err(Failure::Handshake(format!(
-            "HTTP {} instead of 101",
-            response.code.unwrap_or(0)
-        )));
-    }
-    let accept = response
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
-        .map(|h| h.value);
-    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    if accept != Some(expected.as_bytes()) {
-        return Err(Failure::Handshake("wrong Sec-WebSocket-Accept".into()));
-    }
-    Ok(Some(head))
-}
-
-/// Masking keys for client frames (RFC 6455 §5.3 wants them unpredictable to third parties; a
-/// xorshift generator seeded from the clock is enough for a load test on loopback and costs a
-/// few instructions per frame).
-pub struct Masks(u32);
-
-impl Masks {
-    /// A generator seeded from the clock.
-    pub fn new() -> Masks {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0x9e37_79b9);
-        Masks(seed | 1)
-    }
-
-    /// The next masking key.
-    pub fn next_key(&mut self) -> [u8; 4] {
-        // xorshift32 (Marsaglia): never reaches 0 from a non-zero seed.
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.0 = x;
-        x.to_ne_bytes()
-    }
-}
-
-impl Default for Masks {
-    fn default() -> Masks {
-        Masks::new()
     }
 }
 
@@ -521,27 +376,6 @@ mod tests {
             path: "/".into(),
         };
         Client::connect(&target, None, Instant::now()).unwrap()
-    }
-
-    /// A masked frame unmasks to its payload, with the 16-bit length form past 125 bytes.
-    #[test]
-    fn frames_are_masked_and_length_encoded() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = client(&listener);
-        let payload: Vec<u8> = (0..200u8).collect();
-        let mask = [1, 2, 3, 4];
-        client.push_frame(opcode::BINARY, &payload, mask);
-        let out = &client.out;
-        assert_eq!(out[0], 0x82);
-        assert_eq!(out[1], 0x80 | 126);
-        assert_eq!(u16::from_be_bytes([out[2], out[3]]), 200);
-        assert_eq!(&out[4..8], &mask);
-        let unmasked: Vec<u8> = out[8..]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i & 3])
-            .collect();
-        assert_eq!(unmasked, payload);
     }
 
     /// Frames split at any byte parse whole once the rest arrives; a Ping gets a Pong.
@@ -569,22 +403,25 @@ mod tests {
         }
     }
 
-    /// A masked server frame, or one announcing more than the cap, is a protocol failure.
+    /// The server's own Close ends the connection with its code; a broken frame is a
+    /// protocol failure; the answer to our own Close is not a failure.
     #[test]
-    fn masked_or_endless_server_frames_fail() {
+    fn server_close_and_broken_frames_end_the_connection() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = client(&listener);
         client.phase = Phase::Open;
         let mut ignore = |_: &[u8]| {};
+        let close_1001 = [0x88, 2, 0x03, 0xE9];
+        assert!(matches!(
+            client.parse_frames(&close_1001, &mut ignore),
+            Err(Failure::ClosedByServer(1001))
+        ));
         let masked = [0x82, 0x81, 1, 2, 3, 4, 5];
         assert!(matches!(
             client.parse_frames(&masked, &mut ignore),
             Err(Failure::Protocol(_))
         ));
-        let endless = [0x82, 127, 0x7f, 0, 0, 0, 0, 0, 0, 0];
-        assert!(matches!(
-            client.parse_frames(&endless, &mut ignore),
-            Err(Failure::Protocol(_))
-        ));
+        client.phase = Phase::Closing;
+        assert_eq!(client.parse_frames(&close_1001, &mut ignore).unwrap(), 4);
     }
 }
