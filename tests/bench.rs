@@ -130,7 +130,7 @@ fn ramp_passes_each_step_under_the_limit() {
     let clients: Vec<usize> = r.steps.iter().map(|s| s.clients).collect();
     assert_eq!(clients, [10, 20]);
     assert!(
-        r.steps.iter().all(|s| s.passed && s.lost == 0),
+        r.steps.iter().all(|s| s.passed() && s.lost == 0),
         "{:?}",
         r.steps
     );

@@ -155,7 +155,7 @@ impl Hub {
 
 /// True for every `n`th count (never for `n == 0`).
 fn every(n: u64, count: u64) -> bool {
-    n != 0 && count % n == 0
+    n != 0 && count.is_multiple_of(n)
 }
 
 /// A running faulty server; stops when dropped.
@@ -170,8 +170,13 @@ impl FaultyServer {
     /// Starts the server on `127.0.0.1:0` with `faults`.
     pub fn start(faults: Faults) -> FaultyServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let url = format!("ws://{}/room", listener.local_addr().expect("local address"));
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        let url = format!(
+            "ws://{}/room",
+            listener.local_addr().expect("local address")
+        );
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let hub = Arc::new(Mutex::new(Hub {
             faults,
             writers: Vec::new(),
@@ -224,13 +229,15 @@ fn accept_loop(listener: TcpListener, hub: Arc<Mutex<Hub>>, stop: Arc<AtomicBool
 /// One client: the handshake, then its writer thread, then reading frames until it goes.
 fn serve(mut stream: TcpStream, hub: Arc<Mutex<Hub>>, stop: Arc<AtomicBool>) -> io::Result<()> {
     let mut buf = Vec::new();
-    handshake(&mut stream, &mut buf, &stop)?;
+    let answer = handshake(&mut stream, &mut buf, &stop)?;
+    // Joined before the client hears `101`: a message sent right after reaches it too.
     let (tx, rx) = mpsc::channel();
     let (me, faults) = {
         let mut hub = hub.lock().expect("hub lock");
         hub.writers.push(tx.clone());
         (hub.writers.len() - 1, hub.faults.clone())
     };
+    stream.write_all(answer.as_bytes())?;
     let writer = stream.try_clone()?;
     let hub2 = hub.clone();
     thread::spawn(move || write_loop(writer, me, faults, rx, hub2));
@@ -240,9 +247,9 @@ fn serve(mut stream: TcpStream, hub: Arc<Mutex<Hub>>, stop: Arc<AtomicBool>) -> 
     ended
 }
 
-/// Reads the upgrade request and answers `101` (RFC 6455 §4.2.2). Leaves any bytes after the
-/// request head in `buf`.
-fn handshake(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Result<()> {
+/// Reads the upgrade request; returns the `101` answer to send (RFC 6455 §4.2.2). Leaves any
+/// bytes after the request head in `buf`.
+fn handshake(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io::Result<String> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -259,7 +266,7 @@ fn handshake(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io
                 derive_accept_key(key.value)
             );
             buf.drain(..n);
-            return stream.write_all(answer.as_bytes());
+            return Ok(answer);
         }
         read_some(stream, buf, stop)?;
     }
@@ -278,7 +285,11 @@ fn read_some(stream: &mut TcpStream, buf: &mut Vec<u8>, stop: &AtomicBool) -> io
                 buf.extend_from_slice(&chunk[..n]);
                 return Ok(());
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
     }
@@ -316,8 +327,14 @@ fn read_loop(
 fn parse_client_frame(buf: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
     let (len, mut at) = match b1 & 0x7f {
-        126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize, 4),
-        127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
         n => (n as usize, 2),
     };
     let mask: [u8; 4] = buf.get(at..at + 4)?.try_into().ok()?;
@@ -355,7 +372,8 @@ fn write_loop(
     rx: Receiver<Job>,
     hub: Arc<Mutex<Hub>>,
 ) {
-    let count = |hub: &Mutex<Hub>, f: fn(&mut Injected)| f(&mut hub.lock().expect("hub lock").counts);
+    let count =
+        |hub: &Mutex<Hub>, f: fn(&mut Injected)| f(&mut hub.lock().expect("hub lock").counts);
     let (mut written, mut held): (u64, Option<Delivery>) = (0, None);
     let stall = faults.stall.filter(|s| s.client == me);
     let close = faults.close.filter(|c| c.client == me);
@@ -388,7 +406,10 @@ fn write_loop(
             // Under the hub's lock no relay runs: count what is queued, then drop the channel
             // so that the hub counts every later delivery to this client as undelivered.
             let mut hub = hub.lock().expect("hub lock");
-            let queued = rx.try_iter().filter(|j| matches!(j, Job::Deliver(_))).count();
+            let queued = rx
+                .try_iter()
+                .filter(|j| matches!(j, Job::Deliver(_)))
+                .count();
             hub.counts.undelivered += 1 + u64::from(held.is_some()) + queued as u64;
             drop(rx);
             return;

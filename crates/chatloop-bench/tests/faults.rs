@@ -1,0 +1,225 @@
+//! The generator, proven honest: `chatloop bench fanout` against a server that misbehaves on
+//! purpose (tests/faulty), which counts every fault it injects. Each test checks that the
+//! report names exactly those faults: so many lost, so many duplicated, so many out of order,
+//! one stall, one closed connection. No warm-up, so every message sent is in the window and
+//! the server's counts and the report's cover the same messages.
+
+mod faulty;
+
+use chatloop_bench::{self as bench, Options, Report, Scenario};
+use faulty::{CloseOne, Faults, FaultyServer, Injected, Stall};
+use std::time::Duration;
+
+/// Clients in the room, and how many of them send.
+const CLIENTS: usize = 10;
+const SENDERS: usize = 2;
+
+/// Runs a short fixed-rate fan-out against a server with `faults`; returns the report and
+/// what the server injected.
+fn run(faults: Faults, rate: Option<f64>) -> (Report, Injected) {
+    let server = FaultyServer::start(faults);
+    let mut o = Options::new(Scenario::Fanout, &server.url);
+    (o.clients, o.senders, o.rate) = (CLIENTS, SENDERS, rate);
+    o.window = 4;
+    o.progress = false;
+    o.warmup = Duration::ZERO;
+    // The tests run side by side on a busy machine: a sender a few hundred milliseconds behind
+    // its schedule is the machine, not the fault under test.
+    o.max_lag = Duration::from_secs(1);
+    o.duration = Duration::from_millis(2500);
+    let report = bench::run(&o).expect("run");
+    // The run has drained and closed every client: the server's counts are final.
+    (report, server.injected())
+}
+
+/// Fixed rate: 2 senders × 100 messages/s.
+const RATE: Option<f64> = Some(100.0);
+
+/// An honest relay: every delivery received once, in order, nothing reported.
+#[test]
+fn honest_relay_reports_no_fault() {
+    let (r, inj) = run(Faults::default(), RATE);
+    assert_eq!(r.sent, inj.messages);
+    assert_eq!(r.expected, inj.deliveries);
+    assert_eq!(r.received, r.expected);
+    assert_eq!(r.faults(), Vec::<String>::new());
+}
+
+/// Every 7th delivery dropped: exactly that many lost, nothing else.
+#[test]
+fn dropped_deliveries_are_lost_exactly() {
+    let (r, inj) = run(
+        Faults {
+            drop_every: 7,
+            ..Faults::default()
+        },
+        RATE,
+    );
+    assert!(inj.dropped > 50, "{inj:?}");
+    assert_eq!(r.expected, inj.deliveries);
+    assert_eq!(r.lost(), inj.dropped);
+    assert_eq!((r.duplicates, r.out_of_order, r.stalls), (0, 0, 0));
+    assert_eq!(r.errors(), 0, "{:?}", r.failures);
+}
+
+/// Drops and duplicates together (the case that once reported loss as drops minus
+/// duplicates): each is counted on its own, and a duplicate is never a delivery.
+#[test]
+fn duplicates_are_counted_apart_and_never_hide_loss() {
+    let faults = Faults {
+        drop_every: 5,
+        duplicate_every: 11,
+        ..Faults::default()
+    };
+    let (r, inj) = run(faults, RATE);
+    assert!(inj.dropped > 50 && inj.duplicated > 20, "{inj:?}");
+    assert_eq!(r.lost(), inj.dropped);
+    assert_eq!(r.duplicates, inj.duplicated);
+    assert_eq!(r.received, inj.deliveries - inj.dropped);
+    assert_eq!(r.out_of_order, 0);
+    let faults = r.faults();
+    assert!(
+        faults.contains(&format!("{} lost", inj.dropped)),
+        "{faults:?}"
+    );
+    assert!(
+        faults.contains(&format!("{} duplicated", inj.duplicated)),
+        "{faults:?}"
+    );
+}
+
+/// Every 5th delivery to a client held back behind the next one from the same sender:
+/// exactly that many out of order, all of them still received.
+#[test]
+fn reordered_deliveries_are_out_of_order_and_received() {
+    let (r, inj) = run(
+        Faults {
+            reorder_every: 5,
+            ..Faults::default()
+        },
+        RATE,
+    );
+    assert!(inj.reordered > 50, "{inj:?}");
+    assert_eq!(r.out_of_order, inj.reordered);
+    assert_eq!(r.received, r.expected);
+    assert_eq!((r.lost(), r.duplicates), (0, 0));
+}
+
+/// The same in a closed loop, where a held delivery also holds its sender's window.
+#[test]
+fn reordering_is_counted_in_a_closed_loop_too() {
+    let (r, inj) = run(
+        Faults {
+            reorder_every: 3,
+            ..Faults::default()
+        },
+        None,
+    );
+    assert!(inj.reordered > 10, "{inj:?}");
+    assert_eq!(r.out_of_order, inj.reordered);
+    assert_eq!((r.lost(), r.duplicates), (0, 0));
+}
+
+/// Every delivery 40 ms late: latency shows it, and lateness alone is not a fault.
+#[test]
+fn delayed_deliveries_show_in_latency_only() {
+    let (r, _) = run(
+        Faults {
+            delay: Duration::from_millis(40),
+            ..Faults::default()
+        },
+        RATE,
+    );
+    let latency = r.latency.expect("latency");
+    assert!(latency.p50 >= 40_000, "{latency:?}");
+    assert_eq!(r.faults(), Vec::<String>::new());
+}
+
+/// One client not written to for 1.2 s: one stall, about that long, and nothing lost.
+#[test]
+fn a_stalled_client_is_one_stall() {
+    let stall = Stall {
+        client: CLIENTS - 1,
+        after: 20,
+        pause: Duration::from_millis(1200),
+    };
+    let (r, inj) = run(
+        Faults {
+            stall: Some(stall),
+            ..Faults::default()
+        },
+        RATE,
+    );
+    assert_eq!(inj.stalls, 1);
+    assert_eq!(
+        r.stalls, 1,
+        "only the stalled client: the others were owed nothing"
+    );
+    assert!(
+        (1_100_000..=2_000_000).contains(&r.longest_stall_us),
+        "{}",
+        r.longest_stall_us
+    );
+    assert_eq!(r.lost(), 0, "{r:?} {inj:?}");
+}
+
+/// In a closed loop a stalled client stops every sender (they wait for it), yet only it is
+/// reported: the others are owed nothing while the senders wait.
+#[test]
+fn a_stall_in_a_closed_loop_is_charged_to_the_stalled_client_only() {
+    let stall = Stall {
+        client: CLIENTS - 1,
+        after: 20,
+        pause: Duration::from_millis(1200),
+    };
+    let (r, inj) = run(
+        Faults {
+            stall: Some(stall),
+            ..Faults::default()
+        },
+        None,
+    );
+    assert_eq!(inj.stalls, 1);
+    assert_eq!(r.stalls, 1);
+    assert_eq!(r.lost(), 0);
+}
+
+/// One client closed by the server after 30 deliveries: one failure, and every delivery it
+/// missed is lost.
+#[test]
+fn a_client_closed_mid_run_fails_and_its_missed_deliveries_are_lost() {
+    let close = CloseOne {
+        client: CLIENTS - 1,
+        after: 30,
+    };
+    let (r, inj) = run(
+        Faults {
+            close: Some(close),
+            ..Faults::default()
+        },
+        RATE,
+    );
+    assert!(inj.undelivered > 50, "{inj:?}");
+    assert_eq!(r.errors(), 1, "{:?}", r.failures);
+    assert_eq!(r.failures[0].kind, "closed by server");
+    assert_eq!(r.lost(), inj.undelivered);
+    assert_eq!((r.duplicates, r.out_of_order, r.stalls), (0, 0, 0));
+}
+
+/// A sender asked for more than the generator can send: every scheduled message is either
+/// sent or counted as not sent on time, and the report says so.
+#[test]
+fn a_sender_that_falls_behind_is_reported() {
+    let (r, _) = run(Faults::default(), Some(1_000_000.0));
+    let scheduled = SENDERS as u64 * 2_500_000;
+    let accounted = r.sent + r.unsent + r.behind;
+    assert!(
+        accounted.abs_diff(scheduled) <= 2 * SENDERS as u64,
+        "sent {} + unsent {} + skipped {} = {accounted}, scheduled {scheduled}",
+        r.sent,
+        r.unsent,
+        r.behind
+    );
+    assert!(r.behind + r.unsent + r.late > 0);
+    assert!(!r.faults().is_empty());
+}
