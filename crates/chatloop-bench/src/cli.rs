@@ -16,6 +16,7 @@ use std::io;
 /// `chatloop bench --help`.
 pub const USAGE: &str = "\
 Usage: chatloop bench SCENARIO --url ws://HOST:PORT/ROOM [OPTIONS]
+       chatloop bench compare --servers … --start … (see 'chatloop bench compare --help')
 
 Load-tests a WebSocket chat or echo server from one thread (one mio loop, thousands of
 connections). Scenarios:
@@ -109,6 +110,10 @@ impl std::error::Error for Error {}
 /// `chatloop bench ARGS…` (the arguments after `bench`): parses them, runs the scenario and
 /// prints the report on stdout, as a table or, with `--json`, one JSON line.
 pub fn main(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("compare") {
+        return compare(args.skip(1));
+    }
     let opts = match parse(args)? {
         Command::Help => {
             print!("{USAGE}");
@@ -121,6 +126,16 @@ pub fn main(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
         println!("{}", report.json());
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// `chatloop bench compare ARGS…`: runs the comparison and prints its summary on stdout.
+fn compare(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
+    use crate::compare::{self, Plan};
+    match Plan::from_args(args).map_err(Error::Usage)? {
+        None => print!("{}", compare::plan::USAGE),
+        Some(plan) => print!("{}", compare::run(&plan).map_err(Error::Run)?),
     }
     Ok(())
 }
