@@ -202,6 +202,7 @@ fn windows(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("Fan-out by window, {}", shape.name()), (FONT, 22))
             .margin(14)
+            .margin_right(34)
             .x_label_area_size(46)
             .y_label_area_size(76)
             .build_cartesian_2d((1.0..last).log_scale(), (1e4..top * 2.0).log_scale())?;
@@ -257,6 +258,7 @@ fn latency(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
             (FONT, 22),
         )
         .margin(14)
+        .margin_right(34)
         .x_label_area_size(46)
         .y_label_area_size(70)
         .build_cartesian_2d((lo..hi).log_scale(), (0.05..top).log_scale())?;
@@ -295,6 +297,7 @@ fn latency(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
     let mut chart = ChartBuilder::on(&right)
         .caption("Server CPU per million deliveries", (FONT, 22))
         .margin(14)
+        .margin_right(34)
         .x_label_area_size(46)
         .y_label_area_size(70)
         .build_cartesian_2d((lo..hi).log_scale(), (0.005..top).log_scale())?;

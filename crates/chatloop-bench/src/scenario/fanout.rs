@@ -13,11 +13,12 @@
 //! would then have to wait for, and the cost is one increment per delivery. A receiver that
 //! disconnects is no longer waited for.
 //!
-//! A fixed-rate sender that falls behind its schedule is reported, never hidden: each message
-//! sent more than `--max-lag` late is counted as `late`, and a sender more than
-//! [`MAX_CATCH_UP`](super::timetable::MAX_CATCH_UP) behind skips the missed messages and counts them as `behind` (both mean the
-//! generator, not the server, could not keep up). A sender whose server stopped reading skips
-//! messages once [`MAX_QUEUED`] bytes wait, and counts them as `unsent`.
+//! A fixed-rate sender that falls behind its schedule is reported, never hidden
+//! ([`timetable`](super::timetable)): each message sent more than `--max-lag` late is counted
+//! as `late`, and a sender more than a second behind skips the missed messages and counts them
+//! as `behind` (both mean the generator, not the server, could not keep up). A sender whose
+//! server stopped reading skips messages once 4 MiB wait unsent (`MAX_QUEUED`), and counts
+//! them as `unsent`.
 //!
 //! **Receiving.** Every delivery is checked against what its receiver already got from its
 //! sender ([`ledger`](super::ledger)): in order, late (out of order, still a delivery), or a
@@ -117,7 +118,8 @@ pub(super) struct Fanout {
     malformed: u64,
     /// Fixed rate: messages skipped because the server stopped reading (queue full).
     unsent: u64,
-    /// Fixed rate: messages skipped because the sender was over [`MAX_CATCH_UP`](super::timetable::MAX_CATCH_UP) behind.
+    /// Fixed rate: messages skipped because the sender was over a second behind (see
+    /// [`timetable`](super::timetable)).
     behind: u64,
     /// Fixed rate: messages sent more than `max_lag` after they were due.
     late: u64,

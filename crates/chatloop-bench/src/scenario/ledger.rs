@@ -74,7 +74,7 @@ impl Mark {
     }
 }
 
-/// Every receiver's [`Mark`] of every sender, in one flat table (`[receiver * senders +
+/// Every receiver's mark of every sender, in one flat table (`[receiver * senders +
 /// sender]`).
 pub struct Ledger {
     /// Senders per receiver.
