@@ -55,11 +55,14 @@
 //! While `Down`, messages are relayed locally only and counted as dropped: a node never waits
 //! for Redis. While `Connecting`, they are queued (bounded, as always) and leave as soon as the
 //! publisher's connect completes, so a client that joins and speaks the moment a node starts
-//! is not lost; if that attempt fails, they are lost with it. Each transition is logged once (`redis Up=>Down reason=…`), not each retry.
+//! is not lost; if that attempt fails, they are lost with it. Each transition is logged once
+//! (`redis Up=>Down reason=…`), not each retry.
 //!
-//! The parts: this file is the state machine and what the server calls; `bridge/link.rs` is
-//! one connection (non-blocking connect, command queue, reply buffer); `bridge/payload.rs` is
-//! what travels on a channel and the check a frame passes before it reaches a client.
+//! The parts: this file is the state machine and what the server calls each turn;
+//! `bridge/channels.rs` is what it calls per room and per message (subscribe, unsubscribe,
+//! publish); `bridge/link.rs` is one connection (non-blocking connect, command queue, reply
+//! buffer); `bridge/payload.rs` is what travels on a channel and the check a frame passes
+//! before it reaches a client; `bridge/probe.rs` is the start-up check of `--redis-required`.
 //!
 //! DoS warning: everything toward Redis is bounded. Published commands wait in a queue of at
 //! most `--redis-queue-bytes` (past it, a message is not published and is counted as dropped);
@@ -68,13 +71,17 @@
 //! and reads at most a quarter of `--max-queue-bytes` per turn. If Redis then holds too much
 //! for us, its `client-output-buffer-limit pubsub` disconnects us and we reconnect.
 
+mod channels;
 mod link;
 mod payload;
+mod probe;
 
-use crate::config::{Config, RedisOptions, MAX_FRAME_HEADER, MAX_NODE_ID};
+pub use probe::check_at_start;
+
+use crate::config::{Config, RedisOptions, MAX_NODE_ID};
 use crate::hub::RoomId;
-use crate::redis::{self, Status, Value};
 use crate::stats::RedisCounters;
+use crate::wire::MAX_FRAME_HEADER;
 use bytes::Bytes;
 use link::{Link, Role, READ_CHUNK};
 use log::{debug, info, warn};
@@ -82,7 +89,6 @@ use mio::{Registry, Token};
 use payload::Reader;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 /// First wait before reconnecting after a failure; doubles with each failure in a row.
@@ -207,51 +213,6 @@ impl Bridge {
             counters: RedisCounters::default(),
             opts: opts.clone(),
         }
-    }
-
-    /// A room appeared on this node: subscribe to its channel.
-    pub fn subscribe(&mut self, room: RoomId, name: &str) {
-        let channel: Box<[u8]> = format!("{}{name}", self.prefix).into_bytes().into();
-        if let Some(links) = self.state.links_mut() {
-            links.sub.send(&[b"SUBSCRIBE", &channel]);
-        }
-        self.rooms.insert(channel.clone(), room);
-        self.channels.insert(room, channel);
-    }
-
-    /// A room vanished from this node: unsubscribe from its channel.
-    pub fn unsubscribe(&mut self, room: RoomId) {
-        let Some(channel) = self.channels.remove(&room) else {
-            return;
-        };
-        self.rooms.remove(&channel);
-        if let Some(links) = self.state.links_mut() {
-            links.sub.send(&[b"UNSUBSCRIBE", &channel]);
-        }
-    }
-
-    /// Queues `frame` (a relayed message, as encoded for clients) for the other nodes, or
-    /// counts it as dropped if Redis is down or the queue is full. Never blocks.
-    pub fn publish(&mut self, room: RoomId, frame: &[u8]) {
-        let (Some(links), Some(channel)) = (self.state.links_mut(), self.channels.get(&room))
-        else {
-            self.counters.dropped += 1;
-            return;
-        };
-        let node = self.opts.node_id.as_bytes();
-        let payload_len = node.len() + 1 + frame.len();
-        let len = redis::command_len(&[7, channel.len(), payload_len]);
-        let publ = &mut links.publ;
-        if publ.queued() + len > self.opts.queue_bytes {
-            self.counters.dropped += 1;
-            return;
-        }
-        publ.awaiting += 1;
-        redis::array_header(&mut publ.wbuf, 3);
-        redis::bulk(&mut publ.wbuf, &[b"PUBLISH"]);
-        redis::bulk(&mut publ.wbuf, &[channel]);
-        redis::bulk(&mut publ.wbuf, &[node, b"\n", frame]);
-        self.counters.published += 1;
     }
 
     /// Notes readiness on one of the bridge's two tokens; the I/O happens in [`Bridge::turn`].
@@ -469,161 +430,5 @@ impl Bridge {
     }
 }
 
-/// With `--redis-required`, checks at start that Redis answers (connect, `AUTH`, `PING`) and
-/// returns a clear error if not; otherwise does nothing (the bridge warns and retries).
-pub fn check_at_start(opts: &RedisOptions) -> io::Result<()> {
-    if !opts.required {
-        return Ok(());
-    }
-    probe(opts).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "Redis at {} is unreachable: {e} (--redis-required)",
-                opts.url
-            ),
-        )
-    })
-}
-
-/// Connects with blocking I/O and a timeout, authenticates and pings.
-fn probe(opts: &RedisOptions) -> io::Result<()> {
-    let mut s = std::net::TcpStream::connect_timeout(&opts.addr, HANDSHAKE_TIMEOUT)?;
-    s.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    let mut out = Vec::new();
-    let mut expect = 1;
-    if let Some((user, password)) = &opts.auth {
-        let mut args: Vec<&[u8]> = vec![b"AUTH"];
-        args.extend(user.as_deref().map(str::as_bytes));
-        args.push(password.as_bytes());
-        redis::command(&mut out, &args);
-        expect += 1;
-    }
-    redis::command(&mut out, &[b"PING"]);
-    s.write_all(&out)?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 512];
-    while expect > 0 {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        while let Status::Complete(v, used) =
-            redis::parse(&buf, 4096).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-        {
-            if let Value::Error(e) = v {
-                return Err(io::Error::other(String::from_utf8_lossy(e).into_owned()));
-            }
-            buf.drain(..used);
-            expect -= 1;
-            if expect == 0 {
-                break;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    /// A scripted Redis: accepts the bridge's two connections and answers what it is told.
-    struct FakeRedis {
-        /// Where the bridge connects.
-        listener: TcpListener,
-        /// The subscriber's and the publisher's connections, in accept order.
-        peers: Vec<std::net::TcpStream>,
-    }
-
-    impl FakeRedis {
-        fn start() -> FakeRedis {
-            FakeRedis {
-                listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-                peers: Vec::new(),
-            }
-        }
-
-        fn options(&self) -> RedisOptions {
-            let url = format!("redis://{}", self.listener.local_addr().unwrap());
-            let mut opts = RedisOptions::new(&url).unwrap();
-            opts.node_id = "me".into();
-            opts
-        }
-    }
-
-    /// Turns the bridge (polling its sockets) until `done` holds; panics after 5 s.
-    fn turn_until(
-        bridge: &mut Bridge,
-        poll: &mut mio::Poll,
-        mut done: impl FnMut(&mut Bridge) -> bool,
-    ) {
-        let mut events = mio::Events::with_capacity(16);
-        let start = Instant::now();
-        while !done(bridge) {
-            assert!(start.elapsed() < Duration::from_secs(5), "timed out");
-            poll.poll(&mut events, Some(Duration::from_millis(10)))
-                .unwrap();
-            for event in events.iter() {
-                bridge.on_event(event);
-            }
-            bridge.turn(poll.registry(), Instant::now(), false);
-        }
-    }
-
-    /// A message published while connecting is queued, not dropped, and its pending reply
-    /// does not hold the bridge in `Connecting`: the handshake's replies alone bring it `Up`.
-    #[test]
-    fn publishing_while_connecting_neither_drops_nor_delays_up() {
-        let mut redis = FakeRedis::start();
-        let mut poll = mio::Poll::new().unwrap();
-        let config = Config::default();
-        let tokens = [Token(1), Token(2)];
-        let mut bridge = Bridge::new(&redis.options(), tokens, &config, Instant::now());
-        bridge.subscribe(0, "/r");
-        bridge.turn(poll.registry(), Instant::now(), false); // Down → Connecting
-        assert!(matches!(bridge.state, State::Connecting { .. }));
-        for _ in 0..2 {
-            let (peer, _) = redis.listener.accept().unwrap();
-            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            redis.peers.push(peer);
-        }
-        let frame = crate::conn::encode(&tungstenite::Message::text("early"));
-        bridge.publish(0, &frame);
-        assert_eq!(bridge.counters().published, 1);
-        assert_eq!(bridge.counters().dropped, 0);
-        // Read what each connection sent until the handshake's PING, then answer only that:
-        // the subscriber gets its subscribe confirmation and pong, the publisher just its pong.
-        let mut seen = [Vec::new(), Vec::new()];
-        turn_until(&mut bridge, &mut poll, |_| {
-            for (peer, buf) in redis.peers.iter_mut().zip(seen.iter_mut()) {
-                peer.set_nonblocking(true).unwrap();
-                let mut chunk = [0u8; 4096];
-                while let Ok(n @ 1..) = peer.read(&mut chunk) {
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-            }
-            seen.iter().all(|b| b.windows(4).any(|w| w == b"PING"))
-                && seen.iter().any(|b| b.windows(7).any(|w| w == b"PUBLISH"))
-        });
-        let (sub, publ) = if seen[0].windows(9).any(|w| w == b"SUBSCRIBE") {
-            (0, 1)
-        } else {
-            (1, 0)
-        };
-        redis.peers[sub]
-            .write_all(b"*3\r\n$9\r\nsubscribe\r\n$16\r\nchatloop:room:/r\r\n:1\r\n+PONG\r\n")
-            .unwrap();
-        redis.peers[publ].write_all(b"+PONG\r\n").unwrap();
-        turn_until(&mut bridge, &mut poll, |b| b.counters().connected);
-        // The PUBLISH is still owed a reply; the link is up all the same.
-        let State::Up { links } = &bridge.state else {
-            unreachable!("connected means Up")
-        };
-        assert_eq!((links.publ.awaiting, links.publ.handshake), (1, 0));
-        assert!(seen[publ].ends_with(b"me\n\x81\x05early\r\n"));
-    }
-}
+mod tests;

@@ -1,14 +1,18 @@
-//! Every knob of `chatloop serve`, with its unit and safe default, and the command-line parser.
+//! Every knob of `chatloop serve`, with its unit and safe default, and the flags that set them.
 //!
 //! The defaults are chosen for a small board on a LAN: they bound memory (queues, messages,
 //! request heads, connection count) and time (handshakes, silent peers, stuck writers), so an
 //! operator who passes no flag at all still runs a server no client can grow or stall.
 //! How the limits relate is checked in [`Config::validate`].
 //!
-//! The parser is hand-written (in the style of `lexopt`): `--flag value` or `--flag=value`,
-//! errors as one-line [`UsageError`]s that `main` prints and turns into exit code 2.
+//! [`Config::from_args`] maps each flag to its knob; reading the command line itself (the
+//! lexer and the value parsers) is `cli.rs`.
 
+use crate::cli::{
+    parse_addr, parse_bytes, parse_count, parse_level, parse_time, usage, Args, UsageError,
+};
 use crate::http::Policy;
+use crate::wire::MAX_FRAME_HEADER;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -188,8 +192,6 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 << 10;
 /// Default message cap in echo mode: 16 MiB, the largest message of the Autobahn suite (9.*).
 pub const ECHO_MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Worst-case frame header (RFC 6455 §5.2: 2 + 8 bytes of length, no mask from a server).
-pub const MAX_FRAME_HEADER: usize = 10;
 
 impl Default for Config {
     fn default() -> Config {
@@ -268,23 +270,6 @@ Options:
 BYTES takes a plain number or a suffix: 64KiB, 1MiB, 1GiB (also K, M, G, KB, MB).
 TIME takes a number with a unit: 500ms, 10s, 2m.
 ";
-
-/// A command-line mistake: printed as `error: …` and exit code 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Builds a [`UsageError`] from format arguments.
-macro_rules! usage {
-    ($($t:tt)*) => { UsageError(format!($($t)*)) };
-}
 
 /// What `chatloop serve` was asked to do.
 #[derive(Debug)]
@@ -451,228 +436,6 @@ impl Config {
     }
 }
 
-/// A small hand-written argument reader: `--flag value`, `--flag=value`, bare flags.
-pub struct Args {
-    args: std::vec::IntoIter<String>,
-    /// The `value` part of a `--flag=value` just read.
-    pending: Option<String>,
-    /// Arguments that are not flags, in order.
-    pub positional: Vec<String>,
-}
-
-impl Args {
-    /// Wraps the arguments after the subcommand.
-    pub fn new(args: impl IntoIterator<Item = String>) -> Args {
-        Args {
-            args: args.into_iter().collect::<Vec<_>>().into_iter(),
-            pending: None,
-            positional: Vec::new(),
-        }
-    }
-
-    /// The next flag; positional arguments are collected into `positional` on the way.
-    pub fn next_flag(&mut self) -> Result<Option<String>, UsageError> {
-        if let Some(v) = self.pending.take() {
-            return Err(usage!("unexpected value '{v}'"));
-        }
-        for arg in self.args.by_ref() {
-            if !arg.starts_with('-') || arg == "-" {
-                self.positional.push(arg);
-                continue;
-            }
-            return Ok(Some(match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => {
-                    self.pending = Some(value.to_owned());
-                    flag.to_owned()
-                }
-                _ => arg,
-            }));
-        }
-        Ok(None)
-    }
-
-    /// The value of `flag`, parsed by `parse`.
-    pub fn value<T>(
-        &mut self,
-        flag: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, UsageError> {
-        let raw = match self.pending.take().or_else(|| self.args.next()) {
-            Some(v) => v,
-            None => return Err(usage!("{flag} needs a value")),
-        };
-        parse(&raw).map_err(|why| usage!("invalid value '{raw}' for {flag}: {why}"))
-    }
-}
-
-/// `127.0.0.1:1234`, `[::1]:1234`, `localhost:1234`.
-pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    s.to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "no address".to_owned())
-}
-
-/// A plain non-negative integer.
-pub fn parse_count(s: &str) -> Result<usize, String> {
-    s.parse().map_err(|_| "expected a whole number".to_owned())
-}
-
-/// Splits `64KiB` into 64 and `KiB`; `example` goes into the error message.
-fn number_and_unit<'a>(s: &'a str, example: &str) -> Result<(u64, &'a str), String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n = digits.parse().map_err(|_| format!("expected {example}"))?;
-    Ok((n, unit))
-}
-
-/// `4096`, `64KiB`, `1MiB`, `1G` … (binary multiples, whatever the spelling).
-pub fn parse_bytes(s: &str) -> Result<usize, String> {
-    let (n, unit) = number_and_unit(s, "a size like 4096, 64KiB or 1MiB")?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("unknown unit '{unit}' (use KiB, MiB or GiB)")),
-    };
-    n.checked_mul(1 << shift)
-        .and_then(|b| usize::try_from(b).ok())
-        .ok_or_else(|| "too large".to_owned())
-}
-
-/// `500ms`, `10s`, `2m`.
-pub fn parse_time(s: &str) -> Result<Duration, String> {
-    let (n, unit) = number_and_unit(s, "a time like 500ms, 10s or 2m")?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err("the unit must be ms, s or m".to_owned()),
-    }
-}
-
-/// `error`, `warn`, `info`, `debug`, `trace` or `off`.
-pub fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
-    s.parse()
-        .map_err(|_| "expected error, warn, info, debug, trace or off".to_owned())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(args: &[&str]) -> Result<Config, UsageError> {
-        match Config::from_args(args.iter().map(|s| s.to_string()))? {
-            ServeCommand::Run(c, _) => Ok(*c),
-            ServeCommand::Help => panic!("help"),
-        }
-    }
-
-    /// No flags give Qt's port on loopback and chat mode.
-    #[test]
-    fn defaults_are_qt_port_on_loopback() {
-        let c = run(&[]).unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:1234");
-        assert_eq!(c.mode, Mode::Chat);
-    }
-
-    /// Both flag spellings and the units parse.
-    #[test]
-    fn flags_and_units_parse() {
-        let c = run(&[
-            "--listen=[::1]:0",
-            "--max-message-bytes",
-            "1KiB",
-            "--ping-interval",
-            "500ms",
-            "--idle-timeout=2m",
-        ])
-        .unwrap();
-        assert!(c.listen.is_ipv6());
-        assert_eq!(c.max_message_bytes, 1024);
-        assert_eq!(c.ping_interval, Duration::from_millis(500));
-        assert_eq!(c.idle_timeout, Duration::from_secs(120));
-    }
-
-    /// Echo mode raises the message cap, and the queue follows so a whole frame fits.
-    #[test]
-    fn echo_raises_message_cap_and_queue_follows() {
-        let c = run(&["--echo"]).unwrap();
-        assert_eq!(c.max_message_bytes, ECHO_MAX_MESSAGE_BYTES);
-        assert!(c.max_queue_bytes >= c.max_message_bytes + MAX_FRAME_HEADER);
-    }
-
-    /// Mistakes are one-line errors naming the flag.
-    #[test]
-    fn mistakes_name_the_flag() {
-        assert!(run(&["--bogus"]).unwrap_err().0.contains("--bogus"));
-        assert!(run(&["--listen"]).unwrap_err().0.contains("needs a value"));
-        assert!(run(&["--ping-interval", "90s"])
-            .unwrap_err()
-            .0
-            .contains("shorter than --idle-timeout"));
-        assert!(run(&["--max-queue-bytes", "1KiB"])
-            .unwrap_err()
-            .0
-            .contains("one whole message"));
-    }
-
-    /// A Redis URL gives the address, credentials and database; the password never reaches
-    /// the logged form; the Redis flags land in the options.
-    #[cfg(feature = "redis")]
-    #[test]
-    fn redis_url_and_flags_parse() {
-        let c = run(&[
-            "--redis",
-            "redis://:s3cret@127.0.0.1/3",
-            "--node-id",
-            "eu-1",
-            "--redis-required",
-        ])
-        .unwrap();
-        let r = c.redis.unwrap();
-        assert_eq!(r.addr.to_string(), "127.0.0.1:6379");
-        assert_eq!(r.db, 3);
-        assert_eq!(r.auth, Some((None, "s3cret".to_owned())));
-        assert!(!r.url.contains("s3cret"), "{}", r.url);
-        assert!(!format!("{r:?}").contains("s3cret"), "{r:?}");
-        assert_eq!(r.node_id, "eu-1");
-        assert!(r.required);
-        assert_eq!(r.queue_bytes, DEFAULT_REDIS_QUEUE_BYTES);
-        let r = RedisOptions::new("redis://u:p@[::1]:7000").unwrap();
-        assert_eq!(r.addr.to_string(), "[::1]:7000");
-        assert_eq!(r.auth, Some((Some("u".to_owned()), "p".to_owned())));
-        assert_eq!(r.db, 0);
-    }
-
-    /// Redis mistakes are usage errors: wrong scheme, bad node id, flags without --redis,
-    /// Redis with --echo.
-    #[test]
-    fn redis_mistakes_are_usage_errors() {
-        assert!(run(&["--redis", "rediss://h"])
-            .unwrap_err()
-            .0
-            .contains("TLS"));
-        assert!(run(&["--redis", "redis://127.0.0.1:1", "--node-id", "a b"])
-            .unwrap_err()
-            .0
-            .contains("--node-id"));
-        assert!(run(&["--node-id", "a"])
-            .unwrap_err()
-            .0
-            .contains("need --redis"));
-        if cfg!(feature = "redis") {
-            assert!(run(&["--echo", "--redis", "redis://127.0.0.1"])
-                .unwrap_err()
-                .0
-                .contains("--echo"));
-        } else {
-            assert!(run(&["--redis", "redis://127.0.0.1"])
-                .unwrap_err()
-                .0
-                .contains("without Redis support"));
-        }
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

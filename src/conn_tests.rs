@@ -2,82 +2,33 @@
 //! here sleeps or opens a port.
 
 use super::*;
-use std::collections::VecDeque;
+use crate::testing::{client_frame as frame, upgrade_request, MockSocket};
 use std::time::Duration;
 
-/// An in-memory socket: reads return the queued chunks, then `WouldBlock` (or EOF once `eof`
-/// is set); writes append to `out`.
-#[derive(Default)]
-struct Mock {
-    input: VecDeque<Vec<u8>>,
-    eof: bool,
-    out: Vec<u8>,
+/// The opening handshake every test upgrades with (room `/room`).
+fn upgrade() -> Vec<u8> {
+    upgrade_request("/room")
 }
 
-impl Read for Mock {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.input.pop_front() {
-            Some(chunk) => {
-                let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
-                if n < chunk.len() {
-                    self.input.push_front(chunk[n..].to_vec());
-                }
-                Ok(n)
-            }
-            None if self.eof => Ok(0),
-            None => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
+/// The action a complete upgrade request yields.
+fn asks_to_join() -> Option<Action> {
+    Some(Action::Upgrade {
+        room: "/room".into(),
+    })
 }
 
-impl Write for Mock {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Socket for Mock {
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-const UPGRADE: &[u8] = b"GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-
-/// A masked client frame (RFC 6455 §5.3: clients always mask), FIN set.
-fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mask = [0x11, 0x22, 0x33, 0x44];
-    let mut f = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n < 65536 => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
-/// Test rig: a connection, its clock and what it relayed.
+/// Test rig: a connection, its clock, and the part of the server that answers its actions.
 struct Rig {
-    conn: Conn<Mock>,
+    conn: Conn<MockSocket>,
     cfg: Config,
     now: Instant,
+    /// Every `Action::Message`, in order.
     relayed: Vec<Bytes>,
-    scratch: Vec<u8>,
+    scratch: Scratch,
+    /// What the server's admission says to an upgrade.
+    admission: Result<(), Status>,
+    /// Send every message back, as `--echo` does.
+    echo: bool,
 }
 
 impl Rig {
@@ -86,9 +37,8 @@ impl Rig {
         let now = Instant::now();
         Rig {
             conn: Conn::new(
-                0,
-                Mock::default(),
-                [127, 0, 0, 1].into(),
+                ConnId(0),
+                MockSocket::default(),
                 now,
                 &cfg,
                 Meter::default(),
@@ -96,40 +46,69 @@ impl Rig {
             cfg,
             now,
             relayed: Vec::new(),
-            scratch: vec![0; 4096],
+            scratch: Scratch::new(4096),
+            admission: Ok(()),
+            echo: false,
         }
     }
 
     /// An already upgraded connection (the 101 response is flushed and cleared).
     fn open() -> Rig {
         let mut rig = Rig::new();
-        assert_eq!(rig.feed(UPGRADE), Some(Wants::Join("/room".into())));
+        assert_eq!(rig.feed(&upgrade()), asks_to_join());
         rig.take_out();
         rig
     }
 
-    /// Delivers `bytes` as one read and returns the room joined, if any.
-    fn feed(&mut self, bytes: &[u8]) -> Option<Wants> {
-        self.conn.socket.input.push_back(bytes.to_vec());
+    /// Delivers `bytes` as one read; returns the upgrade or report asked for, if any.
+    fn feed(&mut self, bytes: &[u8]) -> Option<Action> {
+        self.conn.socket.push(bytes);
         self.read()
     }
 
-    fn read(&mut self) -> Option<Wants> {
-        self.conn.readable = true;
-        let joined = self.conn.on_readable(
-            &mut self.scratch,
-            &mut usize::MAX.clone(),
-            self.now,
-            &self.cfg,
-            Ok(()),
-            &mut self.relayed,
-        );
+    /// One turn of reading, as the server does it: call until `Idle` or `Yield`, answering
+    /// each action; then flush. Returns the last upgrade or report asked for.
+    fn read(&mut self) -> Option<Action> {
+        self.scratch.start_turn(usize::MAX);
+        let (asked, _) = self.read_turn();
         self.conn.flush(self.now);
-        joined
+        asked
+    }
+
+    /// Calls `on_readable` until `Idle` or `Yield`, as the server does; returns the last
+    /// upgrade or report asked for and the action that ended the turn.
+    fn read_turn(&mut self) -> (Option<Action>, Action) {
+        self.scratch.start_conn();
+        let mut asked = None;
+        loop {
+            match self
+                .conn
+                .on_readable(&mut self.scratch, self.now, &self.cfg)
+            {
+                Action::Upgrade { room } => {
+                    match self.admission {
+                        Ok(()) => self.conn.accept_upgrade(self.now, &self.cfg),
+                        Err(status) => self.conn.refuse(status, self.now),
+                    }
+                    asked = Some(Action::Upgrade { room });
+                }
+                Action::Report { report, head_only } => {
+                    self.conn.answer_report(report, "{}", head_only, self.now);
+                    asked = Some(Action::Report { report, head_only });
+                }
+                Action::Message(frame) => {
+                    if self.echo {
+                        self.conn.send(frame.clone(), self.now);
+                    }
+                    self.relayed.push(frame);
+                }
+                end @ (Action::Idle | Action::Yield) => return (asked, end),
+            }
+        }
     }
 
     fn take_out(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.conn.socket.out)
+        self.conn.socket.take_out()
     }
 
     fn advance(&mut self, d: Duration) {
@@ -153,9 +132,9 @@ impl Rig {
 #[test]
 fn upgrade_answers_101_and_keeps_pipelined_frame() {
     let mut rig = Rig::new();
-    let mut bytes = UPGRADE.to_vec();
+    let mut bytes = upgrade();
     bytes.extend(frame(0x1, b"hello"));
-    assert_eq!(rig.feed(&bytes), Some(Wants::Join("/room".into())));
+    assert_eq!(rig.feed(&bytes), asks_to_join());
     let out = String::from_utf8(rig.take_out()).unwrap();
     assert!(out.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     assert!(out.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -167,9 +146,10 @@ fn upgrade_answers_101_and_keeps_pipelined_frame() {
 #[test]
 fn head_in_single_bytes_still_upgrades() {
     let mut rig = Rig::new();
-    for (i, b) in UPGRADE.iter().enumerate() {
+    let head = upgrade();
+    for (i, b) in head.iter().enumerate() {
         let joined = rig.feed(&[*b]);
-        assert_eq!(joined.is_some(), i == UPGRADE.len() - 1);
+        assert_eq!(joined.is_some(), i == head.len() - 1);
     }
 }
 
@@ -198,7 +178,7 @@ fn plain_get_gets_404_then_fin() {
     assert_eq!(rig.feed(b"GET /x.txt HTTP/1.1\r\n\r\n"), None);
     let out = rig.take_out();
     assert!(out.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
-    assert!(rig.conn.fin_sent, "FIN after the response");
+    assert!(rig.conn.socket.fin.get(), "FIN after the response");
     rig.conn.socket.eof = true;
     rig.read();
     assert!(rig.conn.is_closed());
@@ -214,7 +194,7 @@ fn plain_get_of_a_room_gets_the_page_then_fin() {
     // The page, with this server's message limit written in.
     let page = crate::http::page(false, rig.cfg.max_message_bytes);
     assert_eq!(out, page[..]);
-    assert!(rig.conn.fin_sent, "FIN after the page");
+    assert!(rig.conn.socket.fin.get(), "FIN after the page");
 }
 
 /// Garbage instead of a request head gets 400.
@@ -249,17 +229,9 @@ fn slow_head_times_out_with_408() {
 #[test]
 fn upgrade_past_the_limit_gets_503() {
     let mut rig = Rig::new();
-    rig.conn.socket.input.push_back(UPGRADE.to_vec());
-    let joined = rig.conn.on_readable(
-        &mut rig.scratch,
-        &mut usize::MAX.clone(),
-        rig.now,
-        &rig.cfg,
-        Err(Status::ServiceUnavailable),
-        &mut rig.relayed,
-    );
-    rig.conn.flush(rig.now);
-    assert_eq!(joined, None);
+    rig.admission = Err(Status::ServiceUnavailable);
+    assert_eq!(rig.feed(&upgrade()), asks_to_join(), "admission is asked");
+    assert!(!rig.conn.is_open());
     assert!(rig.take_out().starts_with(b"HTTP/1.1 503 "));
 }
 
@@ -278,7 +250,7 @@ fn oversized_message_closes_1009() {
     // The limit is handed to tungstenite at upgrade time, so set it first.
     let mut rig = Rig::new();
     rig.cfg.max_message_bytes = 10;
-    rig.feed(UPGRADE);
+    rig.feed(&upgrade());
     rig.take_out();
     rig.feed(&frame(0x2, &[0; 11]));
     assert_eq!(rig.close_code_sent(), 1009);
@@ -296,9 +268,10 @@ fn unmasked_frame_closes_1002() {
 #[test]
 fn queued_data_is_flushed_before_the_close() {
     let mut rig = Rig::open();
-    rig.conn
-        .send(Bytes::from_static(b"\x81\x01q"), rig.now)
-        .unwrap();
+    assert_eq!(
+        rig.conn.send(Bytes::from_static(b"\x81\x01q"), rig.now),
+        Sent::Queued
+    );
     rig.feed(b"\x81\x02hi");
     let out = rig.take_out();
     assert!(out.starts_with(b"\x81\x01q\x88"));
@@ -318,7 +291,7 @@ fn peer_close_is_echoed_then_closed() {
     let mut rig = Rig::open();
     rig.feed(&frame(0x8, &1000u16.to_be_bytes()));
     assert_eq!(rig.take_out(), b"\x88\x02\x03\xe8");
-    assert!(rig.conn.fin_sent);
+    assert!(rig.conn.socket.fin.get());
     rig.conn.socket.eof = true;
     rig.read();
     assert!(rig.conn.is_closed());
@@ -348,15 +321,14 @@ fn pong_keeps_the_peer_alive() {
     assert!(rig.conn.is_open());
 }
 
-/// An outbox past its cap refuses the frame; dropping the slow consumer sends 1008.
+/// A frame past the outbox's cap is refused and the slow consumer is dropped with 1008.
 #[test]
 fn full_outbox_means_slow_consumer_1008() {
     let mut rig = Rig::open();
     let big = Bytes::from(vec![0u8; rig.cfg.max_queue_bytes / 2]);
-    rig.conn.send(big.clone(), rig.now).unwrap();
-    rig.conn.send(big.clone(), rig.now).unwrap();
-    assert_eq!(rig.conn.send(big, rig.now), Err(Full));
-    rig.conn.drop_slow_consumer(rig.now);
+    assert_eq!(rig.conn.send(big.clone(), rig.now), Sent::Queued);
+    assert_eq!(rig.conn.send(big.clone(), rig.now), Sent::Queued);
+    assert_eq!(rig.conn.send(big, rig.now), Sent::Dropped);
     rig.conn.flush(rig.now);
     assert_eq!(rig.close_code_sent(), 1008);
 }
@@ -366,7 +338,7 @@ fn full_outbox_means_slow_consumer_1008() {
 fn message_flood_past_the_rate_closes_1008() {
     let mut rig = Rig::new();
     rig.cfg.max_messages_per_sec = 5;
-    rig.feed(UPGRADE);
+    rig.feed(&upgrade());
     rig.take_out();
     for _ in 0..5 {
         rig.feed(&frame(0x1, b"ok"));
@@ -378,7 +350,7 @@ fn message_flood_past_the_rate_closes_1008() {
     rig.feed(&frame(0x1, b"too many"));
     assert_eq!(rig.relayed.len(), 6);
     assert_eq!(rig.close_code_sent(), 1008);
-    assert_eq!(rig.conn.outcome, Outcome::Closed(1008));
+    assert_eq!(rig.conn.outcome(), Outcome::Closed(1008));
 }
 
 /// Our own Close (shutdown) waits for the peer's, and data it sends meanwhile is not relayed.
@@ -391,7 +363,7 @@ fn our_close_waits_for_the_peers_and_ignores_data() {
     rig.feed(&frame(0x1, b"late"));
     assert!(rig.relayed.is_empty());
     rig.feed(&frame(0x8, &1001u16.to_be_bytes()));
-    assert!(rig.conn.fin_sent, "handshake done: FIN sent");
+    assert!(rig.conn.socket.fin.get(), "handshake done: FIN sent");
 }
 
 /// A peer that vanishes without a Close is closed at once.
@@ -401,4 +373,166 @@ fn eof_without_close_is_closed() {
     rig.conn.socket.eof = true;
     rig.read();
     assert!(rig.conn.is_closed());
+}
+
+/// A read holding several messages yields them one call at a time; the rest of the read
+/// waits in the scratch buffer until the server calls again.
+#[test]
+fn each_call_yields_at_most_one_message() {
+    let mut rig = Rig::open();
+    // Longer than tungstenite's read window, so the second frame cannot all be inside it.
+    let (one, two) = (vec![b'1'; 300], vec![b'2'; 300]);
+    let mut bytes = frame(0x2, &one);
+    bytes.extend(frame(0x2, &two));
+    rig.conn.socket.push(&bytes);
+    rig.scratch.start_turn(usize::MAX);
+    rig.scratch.start_conn();
+    let first = rig.conn.on_readable(&mut rig.scratch, rig.now, &rig.cfg);
+    assert!(matches!(first, Action::Message(f) if f.ends_with(&one)));
+    assert!(!rig.scratch.input().is_empty(), "the second frame waits");
+    let second = rig.conn.on_readable(&mut rig.scratch, rig.now, &rig.cfg);
+    assert!(matches!(second, Action::Message(f) if f.ends_with(&two)));
+    let end = rig.conn.on_readable(&mut rig.scratch, rig.now, &rig.cfg);
+    assert_eq!(end, Action::Idle, "drained: wait for readiness");
+}
+
+/// A socket with more than READS_PER_TURN reads waiting yields the turn; the next turn goes on.
+#[test]
+fn a_busy_socket_yields_after_its_reads_for_the_turn() {
+    let mut rig = Rig::open();
+    for _ in 0..READS_PER_TURN + 1 {
+        rig.conn.socket.push(&frame(0x1, b"x"));
+    }
+    rig.scratch.start_turn(usize::MAX);
+    let (_, end) = rig.read_turn();
+    assert_eq!(end, Action::Yield);
+    assert_eq!(rig.relayed.len(), READS_PER_TURN);
+    let (_, end) = rig.read_turn();
+    assert_eq!(end, Action::Idle);
+    assert_eq!(rig.relayed.len(), READS_PER_TURN + 1);
+}
+
+/// When the turn's byte budget is spent the connection yields, and reads on next turn.
+#[test]
+fn a_spent_budget_yields_the_turn() {
+    let mut rig = Rig::open();
+    rig.conn.socket.push(&frame(0x1, b"abc"));
+    rig.scratch.start_turn(0);
+    let (_, end) = rig.read_turn();
+    assert_eq!(end, Action::Yield);
+    assert!(rig.relayed.is_empty());
+    rig.scratch.start_turn(usize::MAX);
+    assert_eq!(rig.read_turn().1, Action::Idle);
+    assert_eq!(rig.relayed.len(), 1);
+}
+
+/// `/stats` asks the server for a report; the answer it renders goes out as a 200, then FIN.
+#[test]
+fn report_request_asks_the_server_then_answers_200() {
+    let mut rig = Rig::new();
+    let asked = rig.feed(b"GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        asked,
+        Some(Action::Report {
+            report: Report::Json,
+            head_only: false
+        })
+    );
+    let out = String::from_utf8(rig.take_out()).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\n{}"), "{out}");
+    assert!(rig.conn.socket.fin.get());
+}
+
+/// Admission is asked once, for the upgrade: never for plain requests, never per message.
+#[test]
+fn admission_is_asked_only_for_an_upgrade() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.feed(b"GET /kitchen HTTP/1.1\r\n\r\n"), None, "the page");
+    let mut rig = Rig::new();
+    let mut bytes = upgrade();
+    bytes.extend(frame(0x1, b"a"));
+    assert_eq!(rig.feed(&bytes), asks_to_join());
+    for _ in 0..3 {
+        assert_eq!(rig.feed(&frame(0x1, b"b")), None);
+    }
+    assert_eq!(rig.relayed.len(), 4);
+}
+
+/// Too many connections from one address: the upgrade is refused with 429.
+#[test]
+fn refused_upgrade_gets_the_servers_status() {
+    let mut rig = Rig::new();
+    rig.admission = Err(Status::TooManyRequests);
+    rig.feed(&upgrade());
+    assert!(rig.take_out().starts_with(b"HTTP/1.1 429 "));
+    assert_eq!(rig.conn.outcome(), Outcome::Answered(429));
+}
+
+/// Frames that came in the same read as the upgrade are only read once admitted.
+#[test]
+fn frames_behind_a_refused_upgrade_are_never_relayed() {
+    let mut rig = Rig::new();
+    rig.admission = Err(Status::ServiceUnavailable);
+    let mut bytes = upgrade();
+    bytes.extend(frame(0x1, b"sneaky"));
+    rig.feed(&bytes);
+    assert!(rig.relayed.is_empty());
+}
+
+/// Echo order: a message read in the same burst as a Ping is echoed before the Pong.
+#[test]
+fn echo_comes_before_the_pong_for_a_later_ping() {
+    let mut rig = Rig::open();
+    rig.echo = true;
+    let mut bytes = frame(0x1, b"hi");
+    bytes.extend(frame(0x9, b"p"));
+    rig.feed(&bytes);
+    assert_eq!(rig.take_out(), b"\x81\x02hi\x8a\x01p");
+}
+
+/// Echo order: a message followed by the peer's Close is echoed before the Close reply.
+#[test]
+fn echo_comes_before_the_close_reply() {
+    let mut rig = Rig::open();
+    rig.echo = true;
+    let mut bytes = frame(0x1, b"bye");
+    bytes.extend(frame(0x8, &1000u16.to_be_bytes()));
+    rig.feed(&bytes);
+    assert_eq!(rig.take_out(), b"\x81\x03bye\x88\x02\x03\xe8");
+}
+
+/// Echo order: a message followed by a protocol error is echoed before Close 1002.
+#[test]
+fn echo_comes_before_the_protocol_error_close() {
+    let mut rig = Rig::open();
+    rig.echo = true;
+    let mut bytes = frame(0x1, b"first");
+    bytes.extend(frame(0x21, b"rsv2")); // RSV2 set, no extension: a protocol error
+    rig.feed(&bytes);
+    let out = rig.take_out();
+    assert!(out.starts_with(b"\x81\x05first\x88"), "{out:?}");
+    assert_eq!(u16::from_be_bytes([out[9], out[10]]), 1002);
+}
+
+/// A frame for a connection that is no longer open is skipped, not delivered.
+#[test]
+fn a_closing_connection_skips_relayed_frames() {
+    let mut rig = Rig::open();
+    rig.conn.close(CloseCode::Away, "bye", rig.now);
+    assert_eq!(
+        rig.conn.send(Bytes::from_static(b"\x81\x01x"), rig.now),
+        Sent::Skipped
+    );
+}
+
+/// The peer's FIN right after a message: the message still goes to the server first.
+#[test]
+fn message_then_eof_is_relayed_then_closed() {
+    let mut rig = Rig::open();
+    rig.conn.socket.push(&frame(0x1, b"last"));
+    rig.conn.socket.eof = true;
+    rig.read();
+    assert_eq!(rig.relayed, vec![Bytes::from_static(b"\x81\x04last")]);
+    assert!(rig.conn.is_closed(), "no Close: the peer vanished");
 }

@@ -12,19 +12,30 @@
 
 use slab::Slab;
 use std::collections::HashMap;
+use std::fmt;
 
-/// A connection's key in the server's slab (also its `mio::Token`).
-pub type ConnId = usize;
+/// A connection's key in the server's slab (also its `mio::Token`). A newtype, so a connection
+/// and a room can never be swapped by mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub usize);
 
 /// A room's key in the hub.
-pub type RoomId = usize;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoomId(pub usize);
 
-/// One room: its name and its members in join order.
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One room: its name and its members, in no particular order (see [`Hub::leave`]).
 #[derive(Debug)]
 pub struct Room {
     /// The request path that names it, e.g. `/` or `/kitchen`.
     pub name: Box<str>,
-    /// Connections in the room.
+    /// Connections in the room. Each sender's messages reach each member in the order sent
+    /// (one outbox per member keeps it), whatever the order of this list.
     pub members: Vec<ConnId>,
 }
 
@@ -43,21 +54,22 @@ impl Hub {
         let id = match self.by_name.get(name) {
             Some(&id) => id,
             None => {
-                let id = self.rooms.insert(Room {
+                let id = RoomId(self.rooms.insert(Room {
                     name: name.into(),
                     members: Vec::new(),
-                });
+                }));
                 self.by_name.insert(name.into(), id);
                 id
             }
         };
-        self.rooms[id].members.push(conn);
+        self.rooms[id.0].members.push(conn);
         id
     }
 
-    /// Removes `conn` from `room`; the room vanishes with its last member.
+    /// Removes `conn` from `room`; the room vanishes with its last member. The last member
+    /// takes the leaver's place in the list (`swap_remove`: O(1) after the scan).
     pub fn leave(&mut self, room: RoomId, conn: ConnId) {
-        let Some(r) = self.rooms.get_mut(room) else {
+        let Some(r) = self.rooms.get_mut(room.0) else {
             return;
         };
         if let Some(i) = r.members.iter().position(|&m| m == conn) {
@@ -65,14 +77,14 @@ impl Hub {
             r.members.swap_remove(i);
         }
         if r.members.is_empty() {
-            let r = self.rooms.remove(room);
+            let r = self.rooms.remove(room.0);
             self.by_name.remove(&r.name);
         }
     }
 
     /// The members of `room` (empty if there is no such room).
     pub fn members(&self, room: RoomId) -> &[ConnId] {
-        self.rooms.get(room).map_or(&[], |r| &r.members)
+        self.rooms.get(room.0).map_or(&[], |r| &r.members)
     }
 
     /// How many rooms exist now.
@@ -87,7 +99,7 @@ impl Hub {
 
     /// The room's name, for logs.
     pub fn name(&self, room: RoomId) -> &str {
-        self.rooms.get(room).map_or("?", |r| &r.name)
+        self.rooms.get(room.0).map_or("?", |r| &r.name)
     }
 }
 
@@ -99,39 +111,39 @@ mod tests {
     #[test]
     fn same_path_same_room_other_path_other_room() {
         let mut hub = Hub::default();
-        let a = hub.join("/", 1);
-        let b = hub.join("/", 2);
-        let k = hub.join("/kitchen", 3);
+        let a = hub.join("/", ConnId(1));
+        let b = hub.join("/", ConnId(2));
+        let k = hub.join("/kitchen", ConnId(3));
         assert_eq!(a, b);
         assert_ne!(a, k);
-        assert_eq!(hub.members(a), &[1, 2]);
-        assert_eq!(hub.members(k), &[3]);
+        assert_eq!(hub.members(a), &[ConnId(1), ConnId(2)]);
+        assert_eq!(hub.members(k), &[ConnId(3)]);
     }
 
     /// A room vanishes with its last member and its name can be taken again.
     #[test]
     fn room_vanishes_with_its_last_member() {
         let mut hub = Hub::default();
-        let r = hub.join("/x", 7);
-        hub.join("/x", 8);
-        hub.leave(r, 7);
-        assert_eq!(hub.members(r), &[8]);
-        hub.leave(r, 8);
+        let r = hub.join("/x", ConnId(7));
+        hub.join("/x", ConnId(8));
+        hub.leave(r, ConnId(7));
+        assert_eq!(hub.members(r), &[ConnId(8)]);
+        hub.leave(r, ConnId(8));
         assert!(hub.is_empty());
         assert_eq!(hub.members(r), &[] as &[ConnId]);
-        let again = hub.join("/x", 9);
-        assert_eq!(hub.members(again), &[9]);
+        let again = hub.join("/x", ConnId(9));
+        assert_eq!(hub.members(again), &[ConnId(9)]);
     }
 
     /// Leaving twice, or leaving a room that is gone, is harmless.
     #[test]
     fn leaving_twice_is_harmless() {
         let mut hub = Hub::default();
-        let r = hub.join("/", 1);
-        hub.join("/", 2);
-        hub.leave(r, 1);
-        hub.leave(r, 1);
-        assert_eq!(hub.members(r), &[2]);
-        hub.leave(99, 1);
+        let r = hub.join("/", ConnId(1));
+        hub.join("/", ConnId(2));
+        hub.leave(r, ConnId(1));
+        hub.leave(r, ConnId(1));
+        assert_eq!(hub.members(r), &[ConnId(2)]);
+        hub.leave(RoomId(99), ConnId(1));
     }
 }

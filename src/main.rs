@@ -1,6 +1,7 @@
 //! The `chatloop` command: parse the command line, run a subcommand, map errors to an exit code.
 
-use chatloop::config::{ServeCommand, UsageError, SERVE_USAGE};
+use chatloop::cli::UsageError;
+use chatloop::config::{ServeCommand, SERVE_USAGE};
 use chatloop::{Config, Server};
 use std::process::ExitCode;
 

@@ -18,9 +18,10 @@
 //! - the per-connection cap (`--max-queue-bytes`): [`Outbox::push`] refuses a chunk that would
 //!   go past it, and the caller drops the connection as a slow consumer;
 //! - the server-wide [`Meter`]: the bytes queued in all outboxes and how many outboxes are
-//!   *behind* (more than half full). The server stops reading new messages (backpressure)
-//!   while the bytes pass its high-water mark or most outboxes are behind: then the bottleneck
-//!   is the server or the network, not one slow reader.
+//!   *behind* (more than half full). The server stops reading new messages while the bytes
+//!   pass its high-water mark or any outbox is behind, and drops the outboxes that stay behind
+//!   for `--lag-timeout`, unless most are behind: then the bottleneck is the server or the
+//!   network, not one slow reader (the policy is `backpressure.rs`).
 //!
 //! The outbox never sees a socket: [`Outbox::write_to`] takes any [`Write`], which is how the
 //! unit tests below drive it.
@@ -32,10 +33,9 @@ use std::io::{self, IoSlice, Write};
 use std::rc::Rc;
 
 /// Most chunks handed to one `writev(2)`: Linux's limit (`UIO_MAXIOV`, also macOS's `IOV_MAX`).
-/// On loopback each `writev` costs microseconds of kernel work (copy, TCP, waking the reader),
-/// so the more frames per call the better: fan-out to 1000 clients measured 3.1M deliveries/s
-/// with 64 slices per call and 9.0M with 1024 (README, "Load testing"). The slice array is
-/// 16 KiB of stack.
+/// Each `writev` costs microseconds of kernel work (copy, TCP, waking the reader) whatever it
+/// carries, and under fan-out a recipient's outbox holds many small frames at once, so the
+/// more frames per call, the fewer calls per delivery. The slice array is 16 KiB of stack.
 pub const MAX_IOV: usize = 1024;
 
 /// Capacity an emptied queue may keep. A connection that once held thousands of chunks gives the
@@ -45,7 +45,7 @@ const KEEP_CAPACITY: usize = 16;
 /// What all outboxes of one server hold together, shared by them (single-threaded, so
 /// `Rc<Cell>`): the bytes queued, and how many outboxes are *behind* (more than half full).
 ///
-/// The server reads both to decide whether to pause reading (see `Server::backpressure`).
+/// The server reads both to decide whether to pause reading (see `backpressure.rs`).
 #[derive(Clone, Debug, Default)]
 pub struct Meter(Rc<MeterCells>);
 

@@ -5,8 +5,13 @@
 //!
 //! Gauges that the server already knows (connections open, rooms, bytes queued) are passed to
 //! the renderers as a [`Gauges`] snapshot rather than kept twice.
+//!
+//! Both reports are rendered from one table, `METRICS`: each entry has one name (the JSON
+//! key, and the Prometheus name after `chatloop_`), so a value cannot be in one report and
+//! missing from the other.
 
 use std::fmt::Write as _;
+use Value::{Count, Flag};
 
 /// Close codes we count separately (RFC 6455 §7.4.1); anything else goes under "other".
 const CLOSE_CODES: [u16; 7] = [1000, 1001, 1002, 1007, 1008, 1009, 1011];
@@ -27,7 +32,8 @@ pub struct Stats {
     pub messages_in: u64,
     /// Bytes of those messages as framed on the wire out (what they cost to relay).
     pub bytes_in: u64,
-    /// Deliveries: one message queued for one recipient.
+    /// Deliveries: one message queued for one recipient (a recipient already closing, or
+    /// dropped as a slow consumer by this very message, is not a delivery).
     pub deliveries: u64,
     /// Bytes written to sockets.
     pub bytes_out: u64,
@@ -104,195 +110,62 @@ impl Stats {
             .map_or(0, |i| self.closes_sent[i])
     }
 
-    /// The report as one JSON object.
+    /// The report as one JSON object: every entry of `METRICS`, by name.
     pub fn to_json(&self, g: &Gauges) -> String {
         let mut s = String::from("{");
-        let _ = write!(
-            s,
-            "\"connections_open\":{},\"sockets\":{},\"rooms\":{},\"queued_bytes\":{},\
-             \"behind\":{},\"reading_paused\":{},\"accepted_total\":{},\"refused_total\":{},\
-             \"upgraded_total\":{},\"messages_in_total\":{},\"bytes_in_total\":{},\
-             \"deliveries_total\":{},\"bytes_out_total\":{},\"slow_consumers_total\":{}",
-            g.open,
-            g.sockets,
-            g.rooms,
-            g.queued_bytes,
-            g.behind,
-            g.paused,
-            self.accepted,
-            self.refused,
-            self.upgraded,
-            self.messages_in,
-            self.bytes_in,
-            self.deliveries,
-            self.bytes_out,
-            self.slow_consumers
-        );
-        s.push_str(",\"closes_sent\":{");
-        push_labelled(&mut s, &CLOSE_CODES, &self.closes_sent, ",", |k, v| {
-            format!("\"{k}\":{v}")
-        });
-        s.push_str("},\"http_answers\":{");
-        push_labelled(&mut s, &HTTP_STATUSES, &self.http_answers, ",", |k, v| {
-            format!("\"{k}\":{v}")
-        });
-        s.push('}');
-        if let Some(rss) = g.rss_bytes {
-            let _ = write!(s, ",\"rss_bytes\":{rss}");
-        }
-        if let Some(r) = g.redis {
-            let _ = write!(
-                s,
-                ",\"redis_connected\":{},\"redis_published_total\":{},\
-                 \"redis_received_total\":{},\"redis_dropped_total\":{},\
-                 \"redis_reconnects_total\":{}",
-                r.connected, r.published, r.received, r.dropped, r.reconnects
-            );
+        for m in METRICS {
+            let sep = if s.len() > 1 { "," } else { "" };
+            match m.value {
+                Reading::One(read) => {
+                    if let Some(v) = read(self, g) {
+                        let _ = write!(s, "{sep}\"{}\":{}", m.name, v.json());
+                    }
+                }
+                Reading::ByLabel { keys, values, .. } => {
+                    let _ = write!(s, "{sep}\"{}\":{{", m.name);
+                    for (i, (key, value)) in labelled(keys, values(self)).enumerate() {
+                        let sep = if i > 0 { "," } else { "" };
+                        let _ = write!(s, "{sep}\"{key}\":{value}");
+                    }
+                    s.push('}');
+                }
+            }
         }
         s.push_str("}\n");
         s
     }
 
-    /// The report in the Prometheus text exposition format (version 0.0.4).
+    /// The report in the Prometheus text exposition format (version 0.0.4): every entry of
+    /// `METRICS`, named `chatloop_` and its name.
     pub fn to_prometheus(&self, g: &Gauges) -> String {
         let mut s = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-            let _ = write!(
-                s,
-                "# HELP chatloop_{name} {help}\n# TYPE chatloop_{name} {kind}\nchatloop_{name} {value}\n"
-            );
-        };
-        metric(
-            "connections_open",
-            "gauge",
-            "Open WebSocket connections.",
-            g.open as u64,
-        );
-        metric(
-            "sockets",
-            "gauge",
-            "Sockets held, in any phase.",
-            g.sockets as u64,
-        );
-        metric("rooms", "gauge", "Rooms with members.", g.rooms as u64);
-        metric(
-            "queued_bytes",
-            "gauge",
-            "Bytes queued in all outboxes.",
-            g.queued_bytes as u64,
-        );
-        metric(
-            "behind",
-            "gauge",
-            "Connections over half their queue cap.",
-            g.behind as u64,
-        );
-        metric(
-            "reading_paused",
-            "gauge",
-            "1 while reading is paused for backpressure.",
-            g.paused as u64,
-        );
-        metric(
-            "accepted_total",
-            "counter",
-            "TCP connections accepted.",
-            self.accepted,
-        );
-        metric(
-            "refused_total",
-            "counter",
-            "TCP connections refused at accept.",
-            self.refused,
-        );
-        metric(
-            "upgraded_total",
-            "counter",
-            "WebSocket upgrades completed.",
-            self.upgraded,
-        );
-        metric(
-            "messages_in_total",
-            "counter",
-            "Data messages received.",
-            self.messages_in,
-        );
-        metric(
-            "bytes_in_total",
-            "counter",
-            "Bytes of received messages, framed.",
-            self.bytes_in,
-        );
-        metric(
-            "deliveries_total",
-            "counter",
-            "Messages queued for a recipient.",
-            self.deliveries,
-        );
-        metric(
-            "bytes_out_total",
-            "counter",
-            "Bytes written to sockets.",
-            self.bytes_out,
-        );
-        metric(
-            "slow_consumers_total",
-            "counter",
-            "Connections dropped as slow consumers.",
-            self.slow_consumers,
-        );
-        if let Some(rss) = g.rss_bytes {
-            metric(
-                "resident_memory_bytes",
-                "gauge",
-                "Resident memory of the process.",
-                rss,
-            );
+        for m in METRICS {
+            let head = |s: &mut String| {
+                let (name, help, kind) = (m.name, m.help, m.kind.name());
+                let _ = write!(
+                    s,
+                    "# HELP chatloop_{name} {help}\n# TYPE chatloop_{name} {kind}\n"
+                );
+            };
+            match m.value {
+                Reading::One(read) => {
+                    if let Some(v) = read(self, g) {
+                        head(&mut s);
+                        let _ = writeln!(s, "chatloop_{} {}", m.name, v.prometheus());
+                    }
+                }
+                Reading::ByLabel {
+                    label,
+                    keys,
+                    values,
+                } => {
+                    head(&mut s);
+                    for (key, value) in labelled(keys, values(self)) {
+                        let _ = writeln!(s, "chatloop_{}{{{label}=\"{key}\"}} {value}", m.name);
+                    }
+                }
+            }
         }
-        if let Some(r) = g.redis {
-            metric(
-                "redis_connected",
-                "gauge",
-                "1 while the Redis bridge is connected and subscribed.",
-                r.connected as u64,
-            );
-            metric(
-                "redis_published_total",
-                "counter",
-                "Messages published to Redis.",
-                r.published,
-            );
-            metric(
-                "redis_received_total",
-                "counter",
-                "Messages from other nodes delivered locally.",
-                r.received,
-            );
-            metric(
-                "redis_dropped_total",
-                "counter",
-                "Messages that did not cross nodes (Redis down or slow, or undeliverable).",
-                r.dropped,
-            );
-            metric(
-                "redis_reconnects_total",
-                "counter",
-                "Connections to Redis re-established after a loss.",
-                r.reconnects,
-            );
-        }
-        s.push_str("# HELP chatloop_closes_sent_total Close frames sent, by close code.\n");
-        s.push_str("# TYPE chatloop_closes_sent_total counter\n");
-        push_labelled(&mut s, &CLOSE_CODES, &self.closes_sent, "", |k, v| {
-            format!("chatloop_closes_sent_total{{code=\"{k}\"}} {v}\n")
-        });
-        s.push_str(
-            "# HELP chatloop_http_answers_total HTTP answers instead of an upgrade, by status.\n",
-        );
-        s.push_str("# TYPE chatloop_http_answers_total counter\n");
-        push_labelled(&mut s, &HTTP_STATUSES, &self.http_answers, "", |k, v| {
-            format!("chatloop_http_answers_total{{status=\"{k}\"}} {v}\n")
-        });
         s
     }
 
@@ -316,25 +189,172 @@ impl Stats {
     }
 }
 
-/// Writes one `item(label, value)` per bucket, separated by `sep`; the last bucket is "other".
-fn push_labelled(
-    s: &mut String,
-    labels: &[u16],
-    values: &[u64],
-    sep: &str,
-    item: impl Fn(&str, u64) -> String,
-) {
-    let names = labels
+/// Each bucket's label and value; the last bucket is "other".
+fn labelled<'a>(keys: &'a [u16], values: &'a [u64]) -> impl Iterator<Item = (String, u64)> + 'a {
+    let names = keys
         .iter()
-        .map(|l| l.to_string())
+        .map(|k| k.to_string())
         .chain(std::iter::once("other".to_owned()));
-    for (i, (name, &value)) in names.zip(values).enumerate() {
-        if i > 0 {
-            s.push_str(sep);
+    names.zip(values.iter().copied())
+}
+
+/// A value as both reports show it.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    /// A number.
+    Count(u64),
+    /// Yes or no: JSON `true`/`false`, Prometheus `1`/`0`.
+    Flag(bool),
+}
+
+impl Value {
+    fn json(self) -> String {
+        match self {
+            Value::Count(n) => n.to_string(),
+            Value::Flag(b) => b.to_string(),
         }
-        s.push_str(&item(&name, value));
+    }
+
+    fn prometheus(self) -> u64 {
+        match self {
+            Value::Count(n) => n,
+            Value::Flag(b) => b.into(),
+        }
     }
 }
+
+/// Prometheus' metric types that we use.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Goes up and down.
+    Gauge,
+    /// Only goes up, from the start of the process.
+    Counter,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// Reads one value, or `None` where it does not apply.
+type ReadOne = fn(&Stats, &Gauges) -> Option<Value>;
+
+/// How an entry reads its value(s).
+#[derive(Clone, Copy)]
+enum Reading {
+    /// One value, or `None` where it does not apply (no Redis bridge, no `/proc`): then the
+    /// entry is left out of both reports.
+    One(ReadOne),
+    /// One value per bucket of `keys` (then "other"): a JSON object, or Prometheus samples
+    /// labelled `label`.
+    ByLabel {
+        /// The Prometheus label's name.
+        label: &'static str,
+        /// The buckets' keys.
+        keys: &'static [u16],
+        /// The buckets' values, one more than `keys` ("other").
+        values: fn(&Stats) -> &[u64],
+    },
+}
+
+/// One entry of both reports.
+struct Metric {
+    /// The JSON key; `chatloop_` and this is the Prometheus name.
+    name: &'static str,
+    /// Prometheus' TYPE.
+    kind: Kind,
+    /// Prometheus' HELP.
+    help: &'static str,
+    /// Where the value comes from.
+    value: Reading,
+}
+
+/// A table entry with one gauge value.
+const fn gauge(name: &'static str, help: &'static str, read: ReadOne) -> Metric {
+    one(Kind::Gauge, name, help, read)
+}
+
+/// A table entry with one counter value.
+const fn counter(name: &'static str, help: &'static str, read: ReadOne) -> Metric {
+    one(Kind::Counter, name, help, read)
+}
+
+/// A table entry with one value.
+const fn one(kind: Kind, name: &'static str, help: &'static str, read: ReadOne) -> Metric {
+    Metric {
+        name,
+        kind,
+        help,
+        value: Reading::One(read),
+    }
+}
+
+/// A table entry with one value per bucket (a labelled Prometheus counter).
+const fn by_label(
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    keys: &'static [u16],
+    values: fn(&Stats) -> &[u64],
+) -> Metric {
+    Metric {
+        name,
+        kind: Kind::Counter,
+        help,
+        value: Reading::ByLabel {
+            label,
+            keys,
+            values,
+        },
+    }
+}
+
+/// Every entry of `/stats` and `/metrics`, in order: one table, so a value cannot be in one
+/// report and missing from the other.
+#[rustfmt::skip] // one entry per line reads as the table it is
+const METRICS: &[Metric] = &[
+    gauge("connections_open", "Open WebSocket connections.", |_, g| Some(Count(g.open as u64))),
+    gauge("sockets", "Sockets held, in any phase.", |_, g| Some(Count(g.sockets as u64))),
+    gauge("rooms", "Rooms with members.", |_, g| Some(Count(g.rooms as u64))),
+    gauge("queued_bytes", "Bytes queued in all outboxes.",
+        |_, g| Some(Count(g.queued_bytes as u64))),
+    gauge("behind", "Connections over half their queue cap.", |_, g| Some(Count(g.behind as u64))),
+    gauge("reading_paused", "1 while reading is paused for backpressure.",
+        |_, g| Some(Flag(g.paused))),
+    counter("accepted_total", "TCP connections accepted.", |s, _| Some(Count(s.accepted))),
+    counter("refused_total", "TCP connections refused at accept.", |s, _| Some(Count(s.refused))),
+    counter("upgraded_total", "WebSocket upgrades completed.", |s, _| Some(Count(s.upgraded))),
+    counter("messages_in_total", "Data messages received.", |s, _| Some(Count(s.messages_in))),
+    counter("bytes_in_total", "Bytes of received messages, framed.",
+        |s, _| Some(Count(s.bytes_in))),
+    counter("deliveries_total", "Messages queued for a recipient.",
+        |s, _| Some(Count(s.deliveries))),
+    counter("bytes_out_total", "Bytes written to sockets.", |s, _| Some(Count(s.bytes_out))),
+    counter("slow_consumers_total", "Connections dropped as slow consumers.",
+        |s, _| Some(Count(s.slow_consumers))),
+    by_label("closes_sent_total", "Close frames sent, by close code.",
+        "code", &CLOSE_CODES, |s| &s.closes_sent),
+    by_label("http_answers_total", "HTTP answers instead of an upgrade, by status.",
+        "status", &HTTP_STATUSES, |s| &s.http_answers),
+    gauge("resident_memory_bytes", "Resident memory of the process.",
+        |_, g| g.rss_bytes.map(Count)),
+    gauge("redis_connected", "1 while the Redis bridge is connected and subscribed.",
+        |_, g| g.redis.map(|r| Flag(r.connected))),
+    counter("redis_published_total", "Messages published to Redis.",
+        |_, g| g.redis.map(|r| Count(r.published))),
+    counter("redis_received_total", "Messages from other nodes delivered locally.",
+        |_, g| g.redis.map(|r| Count(r.received))),
+    counter("redis_dropped_total",
+        "Messages that did not cross nodes (Redis down or slow, or undeliverable).",
+        |_, g| g.redis.map(|r| Count(r.dropped))),
+    counter("redis_reconnects_total", "Connections to Redis re-established after a loss.",
+        |_, g| g.redis.map(|r| Count(r.reconnects))),
+];
 
 /// Resident memory of this process in bytes (Linux: `/proc/self/statm`, in pages; we assume
 /// 4 KiB pages, true on the x86-64 and ARM boards we target). `None` elsewhere.
@@ -345,80 +365,5 @@ pub fn rss_bytes() -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gauges() -> Gauges {
-        Gauges {
-            open: 2,
-            sockets: 3,
-            rooms: 1,
-            queued_bytes: 10,
-            behind: 0,
-            paused: false,
-            rss_bytes: None,
-            redis: None,
-        }
-    }
-
-    /// Close codes and statuses land in their own buckets, unknown ones in "other".
-    #[test]
-    fn codes_are_bucketed() {
-        let mut st = Stats::default();
-        st.close_sent(1009);
-        st.close_sent(1009);
-        st.close_sent(4000);
-        st.http_answer(404);
-        let json = st.to_json(&gauges());
-        assert!(json.contains("\"1009\":2"), "{json}");
-        assert!(json.contains("\"other\":1"));
-        assert!(json.contains("\"404\":1"));
-        assert_eq!(st.closes_with(1009), 2);
-    }
-
-    /// The Prometheus text has HELP/TYPE lines and labelled samples.
-    #[test]
-    fn prometheus_text_is_well_formed() {
-        let mut st = Stats {
-            deliveries: 7,
-            ..Stats::default()
-        };
-        st.close_sent(1002);
-        let text = st.to_prometheus(&gauges());
-        assert!(text
-            .contains("# TYPE chatloop_deliveries_total counter\nchatloop_deliveries_total 7\n"));
-        assert!(text.contains("chatloop_closes_sent_total{code=\"1002\"} 1\n"));
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (name, value) = line.rsplit_once(' ').unwrap();
-            assert!(name.starts_with("chatloop_"), "{line}");
-            value.parse::<f64>().unwrap();
-        }
-    }
-
-    /// The Redis counters appear in both reports only when the bridge runs.
-    #[test]
-    fn redis_counters_appear_only_with_the_bridge() {
-        let st = Stats::default();
-        assert!(!st.to_json(&gauges()).contains("redis"));
-        assert!(!st.to_prometheus(&gauges()).contains("redis"));
-        let g = Gauges {
-            redis: Some(RedisCounters {
-                published: 3,
-                dropped: 1,
-                connected: true,
-                ..RedisCounters::default()
-            }),
-            ..gauges()
-        };
-        let json = st.to_json(&g);
-        assert!(json.contains("\"redis_connected\":true"), "{json}");
-        assert!(json.contains("\"redis_published_total\":3"), "{json}");
-        assert!(json.contains("\"redis_dropped_total\":1"), "{json}");
-        let text = st.to_prometheus(&g);
-        assert!(text.contains("chatloop_redis_connected 1\n"), "{text}");
-        assert!(
-            text.contains("chatloop_redis_reconnects_total 0\n"),
-            "{text}"
-        );
-    }
-}
+#[path = "stats_tests.rs"]
+mod tests;

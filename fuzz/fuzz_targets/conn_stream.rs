@@ -1,12 +1,13 @@
 //! Fuzzes one connection after its upgrade: arbitrary bytes from the peer, cut into arbitrary
-//! reads, driven through `Conn` exactly as the server loop drives it (read, relay, flush,
-//! tick), with time passed in and an in-memory socket.
+//! reads, driven through `Conn` exactly as the server loop drives it (read until `Idle` or
+//! `Yield`, doing each action; flush; tick), with time passed in and the unit tests' in-memory
+//! socket (`chatloop::testing`).
 //!
 //! Input layout: `[flags, seed, rest…]`.
 //! - `flags` bit 0: small limits (256-byte messages, 1 KiB queue) instead of the defaults;
 //!   bit 1: the peer never reads (the socket takes 4 KiB, then `WouldBlock` forever);
 //!   bit 2: `--max-messages-per-sec 5`; bit 3: echo every message back (as `--echo` does,
-//!   through `Conn::send`, so a full outbox drops the connection like the server does);
+//!   through `Conn::send`, where a full outbox drops the connection);
 //!   bit 4: the peer sends FIN after the last byte.
 //! - `seed` drives the read sizes (1..=64 bytes with bit 7 clear, up to 4 KiB with it set) and
 //!   how much time passes between turns of the loop (0 to 3 ticks of 250 ms).
@@ -17,13 +18,12 @@
 
 #![no_main]
 
-use bytes::Bytes;
 use chatloop::config::Config;
-use chatloop::conn::{Conn, Socket};
+use chatloop::conn::{Action, Conn, Scratch};
+use chatloop::hub::ConnId;
 use chatloop::outbox::Meter;
+use chatloop::testing::{upgrade_request, MockSocket};
 use libfuzzer_sys::fuzz_target;
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 /// What one step may add past the cap: a Close frame (2 + 125 bytes) queued after a slow
@@ -32,63 +32,6 @@ const SLACK: usize = 256;
 
 /// Room the never-reading peer's kernel buffer has before writes block.
 const STUCK_PEER_BUFFER: usize = 4096;
-
-const UPGRADE: &[u8] = b"GET /fuzz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
-    Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-
-/// An in-memory socket: reads pop queued chunks, then `WouldBlock` (or EOF); writes are taken
-/// whole, or, for a peer that never reads, until its buffer is full.
-struct Mock {
-    /// What the peer sent, one chunk per read (a read may take part of one).
-    input: VecDeque<Vec<u8>>,
-    /// Once `input` is used up, reads say end-of-stream instead of `WouldBlock`.
-    eof: bool,
-    /// Bytes taken by writes so far.
-    written: usize,
-    /// For a peer that never reads: how many bytes writes take in all.
-    write_room: Option<usize>,
-}
-
-impl Read for Mock {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.input.pop_front() {
-            Some(chunk) => {
-                let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
-                if n < chunk.len() {
-                    self.input.push_front(chunk[n..].to_vec());
-                }
-                Ok(n)
-            }
-            None if self.eof => Ok(0),
-            None => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-}
-
-impl Write for Mock {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = match self.write_room {
-            Some(room) => buf.len().min(room.saturating_sub(self.written)),
-            None => buf.len(),
-        };
-        if n == 0 && !buf.is_empty() {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        self.written += n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Socket for Mock {
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let [flags, seed, rest @ ..] = data else {
@@ -107,19 +50,16 @@ fuzz_target!(|data: &[u8]| {
     let echo = flags & 8 != 0;
     let tick = Duration::from_millis(250);
 
-    let mock = Mock {
-        input: VecDeque::new(),
-        eof: false,
-        written: 0,
-        write_room: (flags & 2 != 0).then_some(STUCK_PEER_BUFFER),
+    let mock = if flags & 2 != 0 {
+        MockSocket::stuck(STUCK_PEER_BUFFER)
+    } else {
+        MockSocket::default()
     };
     let now = Instant::now();
-    let conn = Conn::new(0, mock, [127, 0, 0, 1].into(), now, &cfg, Meter::default());
-    let scratch = vec![0u8; 4096];
-    let relay: Vec<Bytes> = Vec::new();
+    let conn = Conn::new(ConnId(0), mock, now, &cfg, Meter::default());
 
     // The upgrade itself, then the peer's bytes in reads of seed-driven sizes.
-    let mut reads: Vec<Vec<u8>> = vec![UPGRADE.to_vec()];
+    let mut reads: Vec<Vec<u8>> = vec![upgrade_request("/fuzz")];
     let mut state = u32::from(*seed) | 1;
     let mut at = 0;
     while at < rest.len() {
@@ -138,8 +78,7 @@ fuzz_target!(|data: &[u8]| {
         cfg,
         echo,
         now,
-        scratch,
-        relay,
+        scratch: Scratch::new(4096),
     };
     for (i, chunk) in reads.into_iter().enumerate() {
         rig.conn.socket_mut().input.push_back(chunk);
@@ -173,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
 /// One connection and what the server would hold for it.
 struct Rig {
     /// The connection under test.
-    conn: Conn<Mock>,
+    conn: Conn<MockSocket>,
     /// The limits it runs with.
     cfg: Config,
     /// Send every message back (`--echo`).
@@ -181,52 +120,54 @@ struct Rig {
     /// The time handed in; only `turn` moves it.
     now: Instant,
     /// The read buffer the server shares between connections.
-    scratch: Vec<u8>,
-    /// Messages read in this turn, to relay.
-    relay: Vec<Bytes>,
+    scratch: Scratch,
 }
 
 impl Rig {
-    /// One turn of the server loop for this connection: read (within the turn's budget),
-    /// relay, flush, let `advance` pass, check deadlines, flush. The queue is checked after
-    /// every step.
+    /// One turn of the server loop for this connection: read until `Idle` or `Yield` (within
+    /// the turn's budget), doing each action; flush, let `advance` pass, check deadlines,
+    /// flush. The queue is checked after every step.
     fn turn(&mut self, advance: Duration) {
         let cap = self.cfg.max_queue_bytes;
         let conn = &mut self.conn;
         // As the server does: one turn's reads share a quarter of the queue cap.
-        let mut budget = cap / 4;
-        conn.readable = true;
-        let _ = conn.on_readable(
-            &mut self.scratch,
-            &mut budget,
-            self.now,
-            &self.cfg,
-            Ok(()),
-            &mut self.relay,
-        );
+        self.scratch.start_turn(cap / 4);
+        self.scratch.start_conn();
+        loop {
+            match conn.on_readable(&mut self.scratch, self.now, &self.cfg) {
+                Action::Upgrade { .. } => conn.accept_upgrade(self.now, &self.cfg),
+                Action::Report { report, head_only } => {
+                    conn.answer_report(report, "{}", head_only, self.now)
+                }
+                Action::Message(frame) => {
+                    assert!(
+                        frame.len() <= self.cfg.max_message_bytes + 10,
+                        "relayed frame within the message cap"
+                    );
+                    if self.echo {
+                        conn.send(frame, self.now);
+                    }
+                }
+                Action::Idle | Action::Yield => break,
+            }
+            assert!(
+                conn.queued() <= cap + SLACK,
+                "after an action: {}",
+                conn.queued()
+            );
+        }
         assert!(
             conn.queued() <= cap + SLACK,
             "after read: {}",
             conn.queued()
         );
-        for frame in self.relay.drain(..) {
-            assert!(
-                frame.len() <= self.cfg.max_message_bytes + 10,
-                "relayed frame within the message cap"
-            );
-            if self.echo && conn.send(frame, self.now).is_err() {
-                conn.drop_slow_consumer(self.now);
-            }
-        }
-        assert!(
-            conn.queued() <= cap + SLACK,
-            "after relay: {}",
-            conn.queued()
-        );
         conn.flush(self.now);
+        // The peer has read what was written: forget it, so the mock does not grow.
+        conn.socket_mut().out.clear();
         self.now += advance;
         conn.on_tick(self.now, &self.cfg);
         conn.flush(self.now);
+        conn.socket_mut().out.clear();
         assert!(
             conn.queued() <= cap + SLACK,
             "after tick: {}",

@@ -2,7 +2,7 @@
 //! `http::route` and the response it leads to.
 //!
 //! Besides "never panics", it checks the one property the connection relies on when it
-//! re-parses a growing head (`conn.rs`, Request phase): the parser is a push parser, so a
+//! re-parses a growing head (`conn/request.rs`, Request phase): the parser is a push parser, so a
 //! complete head of `n` bytes parses the same from its first `n` bytes alone, and one byte
 //! fewer is only "need more", never an error.
 

@@ -134,7 +134,7 @@ fn is_deliverable(frame: &[u8], max_message: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::encode;
+    use crate::wire::encode;
     use mio::net::TcpStream;
     use mio::Token;
     use std::time::Instant;
@@ -197,7 +197,7 @@ mod tests {
     /// a broken one is counted as dropped.
     #[test]
     fn messages_are_routed_to_their_room_except_our_own() {
-        let rooms: HashMap<Box<[u8]>, RoomId> = [(b"c:/a".to_vec().into(), 7)].into();
+        let rooms: HashMap<Box<[u8]>, RoomId> = [(b"c:/a".to_vec().into(), RoomId(7))].into();
         let frame = encode(&Message::binary(vec![0, 13, 10, 255]));
         let mut wire = message(b"c:/a", b"other", &frame);
         wire.extend(message(b"c:/a", b"me", &frame));
@@ -209,7 +209,7 @@ mod tests {
         reader(&rooms)
             .parse(&mut link, &mut remote, &mut counters)
             .unwrap();
-        assert_eq!(remote, vec![(7, frame)]);
+        assert_eq!(remote, vec![(RoomId(7), frame)]);
         assert_eq!((counters.received, counters.dropped), (1, 1));
         assert!(link.rbuf.is_empty());
     }

@@ -21,9 +21,12 @@
 //!
 //! The handshake is tungstenite's own client ([`tungstenite::client()`]) over a non-blocking
 //! [`mio::net::TcpStream`]: when the socket would block, tungstenite hands back the half-done
-//! handshake as [`HandshakeError::Interrupted`], and we resume it on the next readiness. Writing
-//! the request and parsing the 101 ourselves would repeat what tungstenite already checks
-//! (RFC 6455 §4.1: status 101, `Upgrade`, `Connection`, `Sec-WebSocket-Accept`).
+//! handshake as [`HandshakeError::Interrupted`], and we resume it on the next readiness
+//! (`connect.rs`). Writing the request and parsing the 101 ourselves would repeat what
+//! tungstenite already checks (RFC 6455 §4.1: status 101, `Upgrade`, `Connection`,
+//! `Sec-WebSocket-Accept`).
+//!
+//! [`HandshakeError::Interrupted`]: tungstenite::handshake::HandshakeError::Interrupted
 //!
 //! Standard input is polled *without* setting `O_NONBLOCK` (which a terminal shares with the
 //! shell): one `read` per readiness, then re-arm. [`input`] explains why and how.
@@ -33,17 +36,19 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `mod.rs` | the loop: [`run`], the connection's states, reading, writing, closing |
+//! | `mod.rs` | the loop: [`run`], reading, writing, closing |
+//! | `connect.rs` | getting connected: the connection's states, the connect, the handshake |
 //! | [`input`] | standard input: registration, one read per readiness, cutting lines |
 //! | [`options`] | the command line: [`ClientConfig`], `--help`, the URL check |
 
+mod connect;
 pub mod input;
 pub mod options;
 
 pub use options::{ClientConfig, ConnectCommand, CONNECT_USAGE};
 
+use connect::Link;
 use input::Input;
-use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -51,12 +56,9 @@ use std::io::{self, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::client::ClientHandshake;
-use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::{Message, WebSocket};
+use tungstenite::Message;
 
 /// Time to open the TCP connection and finish the WebSocket handshake.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -137,28 +139,6 @@ pub fn run(cfg: ClientConfig) -> io::Result<ExitCode> {
             return Ok(code);
         }
     }
-}
-
-/// `cannot connect to 127.0.0.1:1234: Connection refused (os error 111)`.
-fn connect_error(addr: SocketAddr, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}"))
-}
-
-/// Where the connection is. Each step consumes the previous one (no flags to keep in sync).
-enum Link {
-    /// Between two connection attempts (only while moving from one state to the next).
-    Idle,
-    /// A non-blocking `connect` is in flight to `addr`; WRITABLE says it finished.
-    Connecting {
-        /// The socket.
-        stream: TcpStream,
-        /// Where it is connecting, for the error message.
-        addr: SocketAddr,
-    },
-    /// The opening handshake is half done; resumed on readiness.
-    Handshake(Box<MidHandshake<ClientHandshake<TcpStream>>>),
-    /// Upgraded: messages flow both ways.
-    Open(Box<WebSocket<TcpStream>>),
 }
 
 /// The client: the loop's state between turns.
@@ -251,111 +231,6 @@ impl Client {
             return Some(self.started); // a file is always ready: poll without sleeping
         }
         self.input_ended.map(|t| t + self.cfg.wait)
-    }
-
-    /// Starts a non-blocking connect to the next address (mio's `TcpStream::connect` docs:
-    /// wait for WRITABLE, then `take_error` and `peer_addr` say how it went).
-    fn connect_next(&mut self) -> io::Result<()> {
-        loop {
-            let Some(addr) = self.addrs.next() else {
-                // The last failure names its address: "cannot connect to 127.0.0.1:1234: …".
-                return Err(self.last_error.take().unwrap_or_else(|| {
-                    io::Error::other(format!("cannot connect to {}: no address", self.url))
-                }));
-            };
-            match TcpStream::connect(addr) {
-                Ok(mut stream) => {
-                    self.poll.registry().register(
-                        &mut stream,
-                        SOCKET,
-                        Interest::READABLE | Interest::WRITABLE,
-                    )?;
-                    self.link = Link::Connecting { stream, addr };
-                    return Ok(());
-                }
-                Err(e) => self.last_error = Some(connect_error(addr, e)),
-            }
-        }
-    }
-
-    /// Socket readiness: finish connecting, resume the handshake, or read messages.
-    fn drive_link(&mut self, now: Instant) -> io::Result<Option<ExitCode>> {
-        match std::mem::replace(&mut self.link, Link::Idle) {
-            Link::Idle => Ok(None),
-            Link::Connecting { mut stream, addr } => {
-                if let Some(e) = stream.take_error()?.or_else(|| stream.peer_addr().err()) {
-                    if e.kind() == io::ErrorKind::NotConnected {
-                        // Not finished yet (a spurious wake-up): keep waiting.
-                        self.link = Link::Connecting { stream, addr };
-                        return Ok(None);
-                    }
-                    let _ = self.poll.registry().deregister(&mut stream);
-                    self.last_error = Some(connect_error(addr, e));
-                    self.connect_next()?;
-                    // The new socket reports its own readiness.
-                    return Ok(None);
-                }
-                let _ = stream.set_nodelay(true); // chat lines are small: send each at once
-                let request = self
-                    .url
-                    .as_str()
-                    .into_client_request()
-                    .map_err(io::Error::other)?;
-                self.resume(tungstenite::client(request, stream), now)
-            }
-            Link::Handshake(mid) => self.resume(mid.handshake(), now),
-            Link::Open(ws) => {
-                self.link = Link::Open(ws);
-                self.read_messages(now)
-            }
-        }
-    }
-
-    /// Takes the handshake's latest result: done, still waiting, or failed.
-    fn resume(
-        &mut self,
-        result: Result<
-            (
-                WebSocket<TcpStream>,
-                tungstenite::handshake::client::Response,
-            ),
-            HandshakeError<ClientHandshake<TcpStream>>,
-        >,
-        now: Instant,
-    ) -> io::Result<Option<ExitCode>> {
-        match result {
-            Ok((mut ws, _response)) => {
-                // Nothing queued yet: from now on WRITABLE only while a flush is blocked.
-                self.poll
-                    .registry()
-                    .reregister(ws.get_mut(), SOCKET, Interest::READABLE)?;
-                let hint = if io::stdin().is_terminal() {
-                    " (type a line and Enter to send; Ctrl-D to leave)"
-                } else {
-                    ""
-                };
-                eprintln!("connected to {}{hint}", self.url);
-                self.link = Link::Open(Box::new(ws));
-                // The server may have sent messages right behind its 101.
-                self.read_messages(now)
-            }
-            // The socket would block mid-handshake: tungstenite keeps what it has done so far.
-            Err(HandshakeError::Interrupted(mid)) => {
-                self.link = Link::Handshake(Box::new(mid));
-                Ok(None)
-            }
-            Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
-                let status = response.status();
-                Err(io::Error::other(format!(
-                    "handshake failed: HTTP {} {}",
-                    status.as_str(),
-                    status.canonical_reason().unwrap_or("")
-                )))
-            }
-            Err(HandshakeError::Failure(e)) => {
-                Err(io::Error::other(format!("handshake failed: {e}")))
-            }
-        }
     }
 
     /// Reads every message the socket holds, until `WouldBlock`, and prints it.

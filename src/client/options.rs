@@ -1,10 +1,10 @@
 //! The options of `chatloop connect`, their help text and the URL check.
 //!
-//! Parsed with the same hand-written [`Args`] reader as `chatloop serve`; a mistake is a
+//! Parsed with the same hand-written [`Args`] lexer as `chatloop serve`; a mistake is a
 //! one-line [`UsageError`] (exit status 2). The URL is checked here, before any connection,
 //! so a typo never looks like a network problem.
 
-use crate::config::{parse_time, Args, UsageError};
+use crate::cli::{parse_time, Args, UsageError};
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 

@@ -1,0 +1,132 @@
+//! A connection's place in the server: its [`Slot`] in the slab, and the end of every turn,
+//! where touched connections are flushed, their interest follows their state, and closed ones
+//! are freed.
+//!
+//! The connection itself (`conn.rs`) knows nothing of rooms, addresses, the poller or the
+//! server's lists; what the server keeps about it lives here, beside it.
+
+use super::Server;
+use crate::conn::{Conn, Outcome};
+use crate::hub::{ConnId, RoomId};
+use log::{debug, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// One connection and the server's bookkeeping for it.
+pub(super) struct Slot {
+    /// The connection: its socket, phase and outbox.
+    pub(super) conn: Conn<TcpStream>,
+    /// The client's address, for `--max-per-ip`.
+    pub(super) peer: IpAddr,
+    /// The room, once upgraded (the hub's list of members says the same, the other way).
+    pub(super) room: Option<RoomId>,
+    /// Which of the server's per-turn lists this connection is in, and what the poller
+    /// watches for it.
+    pub(super) marks: Marks,
+}
+
+/// Which of the server's per-turn lists a connection is in, so it is queued at most once in
+/// each, and the interest registered for it (a memo: `reregister` is a system call).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Marks {
+    /// In `ready`: the socket may hold unread bytes. Readiness is edge-triggered, so this is
+    /// remembered until a read says `WouldBlock` (`Action::Idle`).
+    pub(super) ready: bool,
+    /// In `dirty`: to flush at the end of this turn.
+    pub(super) dirty: bool,
+    /// WRITABLE is registered with the poller now (READABLE always is).
+    pub(super) writable: bool,
+}
+
+impl Slot {
+    /// A just-accepted connection from `peer`.
+    pub(super) fn new(conn: Conn<TcpStream>, peer: IpAddr) -> Slot {
+        Slot {
+            conn,
+            peer,
+            room: None,
+            marks: Marks::default(),
+        }
+    }
+
+    /// Queues this connection for reading, once.
+    pub(super) fn mark_ready(&mut self, id: ConnId, ready: &mut VecDeque<ConnId>) {
+        if !self.marks.ready {
+            self.marks.ready = true;
+            ready.push_back(id);
+        }
+    }
+
+    /// Queues this connection for flushing at the end of this turn, once.
+    pub(super) fn mark_dirty(&mut self, id: ConnId, dirty: &mut Vec<ConnId>) {
+        if !self.marks.dirty {
+            self.marks.dirty = true;
+            dirty.push(id);
+        }
+    }
+}
+
+impl Server {
+    /// Writes what this turn queued, sets each connection's interest to match what it still
+    /// has queued, and frees the connections that are closed. This is the end of the batch.
+    pub(super) fn flush_dirty(&mut self, now: Instant) {
+        for id in std::mem::take(&mut self.dirty) {
+            let Some(slot) = self.slots.get_mut(id.0) else {
+                continue;
+            };
+            slot.marks.dirty = false;
+            self.stats.bytes_out += slot.conn.flush(now) as u64;
+            if slot.conn.is_closed() {
+                self.remove(id);
+                continue;
+            }
+            // Interest follows state: WRITABLE only while bytes wait (invariant 5).
+            let want_write = slot.conn.wants_write();
+            if want_write != slot.marks.writable {
+                let interest = if want_write {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                slot.marks.writable = want_write;
+                let registry = self.poll.registry();
+                if let Err(e) = registry.reregister(slot.conn.socket_mut(), Token(id.0), interest) {
+                    warn!("conn={id} reregister: {e}");
+                    self.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Frees a closed connection: out of its room, off the poller, counted, socket closed (on
+    /// drop).
+    fn remove(&mut self, id: ConnId) {
+        let Some(mut slot) = self.slots.try_remove(id.0) else {
+            return;
+        };
+        if let Some(room) = slot.room {
+            debug!("conn={id} left room {}", self.hub.name(room));
+            // The room's last member here: stop hearing the other nodes' messages for it.
+            #[cfg(feature = "redis")]
+            if let (Some(bridge), [_]) = (&mut self.bridge, self.hub.members(room)) {
+                bridge.unsubscribe(room);
+            }
+            self.hub.leave(room, id);
+            self.admission.leave(slot.peer);
+        }
+        match slot.conn.outcome() {
+            Outcome::Answered(status) => self.stats.http_answer(status),
+            Outcome::Closed(code) => self.stats.close_sent(code),
+            Outcome::SlowConsumer => {
+                self.stats.close_sent(1008);
+                self.stats.slow_consumers += 1;
+            }
+            Outcome::Quiet => {}
+        }
+        // Deregistering can only fail if the socket is already gone from the poller.
+        let _ = self.poll.registry().deregister(slot.conn.socket_mut());
+    }
+}
