@@ -236,3 +236,18 @@ fn a_sender_that_falls_behind_is_reported() {
     assert!(r.behind + r.unsent + r.late > 0);
     assert!(!r.faults().is_empty());
 }
+
+/// A ramp against an honest relay passes every step: clients not connected yet are owed
+/// nothing, so they are never counted as stalled.
+#[test]
+fn ramp_against_an_honest_relay_passes_every_step() {
+    let server = FaultyServer::start(Faults::default());
+    let mut o = Options::new(Scenario::Ramp, &server.url);
+    (o.clients, o.step, o.senders, o.rate) = (CLIENTS, CLIENTS / 2, SENDERS, Some(50.0));
+    (o.warmup, o.duration) = (Duration::from_millis(100), Duration::from_millis(1200));
+    (o.limit, o.max_lag, o.progress) = (Duration::from_secs(1), Duration::from_secs(1), false);
+    let r = bench::run(&o).expect("run");
+    let failures: Vec<_> = r.steps.iter().filter_map(|s| s.failure.clone()).collect();
+    assert_eq!(failures, Vec::<String>::new());
+    assert_eq!(r.best_step(), Some(CLIENTS));
+}

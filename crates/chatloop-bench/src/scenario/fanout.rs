@@ -125,10 +125,6 @@ pub(super) struct Fanout {
     late: u64,
     /// Fixed rate: worst lag behind schedule, µs.
     max_lag_us: u64,
-    /// Stalls in the window, and the longest in µs (from `stalls` when the window ends).
-    stall_count: u64,
-    /// See `stall_count`.
-    longest_stall_us: u64,
 }
 
 impl Fanout {
@@ -172,8 +168,6 @@ impl Fanout {
             behind: 0,
             late: 0,
             max_lag_us: 0,
-            stall_count: 0,
-            longest_stall_us: 0,
         }
     }
 
@@ -338,8 +332,7 @@ impl Fanout {
         }
         let usage = cpu.map_or(CpuUse::default(), |mut c| c.lap());
         self.skip_the_rest(end);
-        let (stalls, longest_us) = self.stalls.finish(pool.ns(Instant::now()));
-        (self.stall_count, self.longest_stall_us) = (stalls, longest_us);
+        self.stalls.finish(pool.ns(Instant::now()));
         // Drain: every delivery of every message sent, or no progress for a while.
         let (start, mut seen, mut moved) = (Instant::now(), self.received_all, Instant::now());
         while self.received_all < self.sent_all * self.receivers {
@@ -363,8 +356,7 @@ impl Fanout {
         report.received = self.received;
         report.out_of_order = self.out_of_order;
         report.duplicates = self.duplicates;
-        report.stalls = self.stall_count;
-        report.longest_stall_us = self.longest_stall_us;
+        (report.stalls, report.longest_stall_us) = self.stalls.totals();
         report.behind = self.behind;
         report.late = self.late;
         report.echoed_to_sender = self.echoed;
@@ -382,6 +374,7 @@ impl Handler for Fanout {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = Some(key);
         }
+        self.stalls.on_open(tag);
     }
 
     #[inline]

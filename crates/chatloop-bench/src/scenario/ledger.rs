@@ -114,8 +114,9 @@ pub struct StallWatch {
     last: Vec<u64>,
     /// Per receiver: `Some(since)` while stalled (since its last delivery), ns.
     stalled: Vec<Option<u64>>,
-    /// Per receiver: it has ended and is owed nothing more.
-    gone: Vec<bool>,
+    /// Per receiver: open (between its handshake and its end); only an open client can be
+    /// owed anything.
+    open: Vec<bool>,
     /// Recent samples of every sender's next sequence number, oldest first: (time ns, by
     /// sender). What a sender had sent [`STALL_AFTER`] ago is read from here.
     history: VecDeque<(u64, Vec<u32>)>,
@@ -133,7 +134,7 @@ impl StallWatch {
         StallWatch {
             last: vec![0; receivers],
             stalled: vec![None; receivers],
-            gone: vec![false; receivers],
+            open: vec![false; receivers],
             history: VecDeque::new(),
             checked: 0,
             stalls: 0,
@@ -161,11 +162,18 @@ impl StallWatch {
         }
     }
 
+    /// `receiver` has opened: from the next [`StallWatch::begin`] on it can be owed messages.
+    pub fn on_open(&mut self, receiver: u32) {
+        if let Some(open) = self.open.get_mut(receiver as usize) {
+            *open = true;
+        }
+    }
+
     /// `receiver` has ended: it is owed nothing more.
     pub fn on_end(&mut self, receiver: u32) {
         let r = receiver as usize;
-        if let Some(g) = self.gone.get_mut(r) {
-            *g = true;
+        if let Some(open) = self.open.get_mut(r) {
+            *open = false;
         }
         if let Some(since) = self.stalled.get_mut(r).and_then(Option::take) {
             self.longest = self.longest.max(self.checked.saturating_sub(since));
@@ -193,7 +201,7 @@ impl StallWatch {
             return; // not watching for long enough yet
         }
         for r in 0..self.last.len() {
-            if self.gone[r] || self.stalled[r].is_some() || self.last[r] > horizon {
+            if !self.open[r] || self.stalled[r].is_some() || self.last[r] > horizon {
                 continue;
             }
             let owed = then
@@ -208,11 +216,15 @@ impl StallWatch {
     }
 
     /// Ends the count at `now_ns`: a stall still going counts as long as it has been.
-    /// Returns (stalls, the longest in µs).
-    pub fn finish(&mut self, now_ns: u64) -> (u64, u64) {
+    pub fn finish(&mut self, now_ns: u64) {
         for since in self.stalled.iter_mut().filter_map(Option::take) {
             self.longest = self.longest.max(now_ns.saturating_sub(since));
         }
+    }
+
+    /// Stalls begun since [`StallWatch::begin`], and the longest in µs (so far, or up to
+    /// [`StallWatch::finish`]).
+    pub fn totals(&self) -> (u64, u64) {
         (self.stalls, self.longest / 1000)
     }
 }
@@ -252,6 +264,7 @@ mod tests {
     #[test]
     fn silent_client_owed_a_message_is_one_stall() {
         let (mut ledger, mut w) = (Ledger::new(3, 1), StallWatch::new(3));
+        (0..3).for_each(|r| w.on_open(r));
         w.begin(0);
         // Sender 0 sends seq 0 at 0 ms; client 1 gets it, client 2 does not.
         ledger.record(1, 0, 0);
@@ -260,7 +273,8 @@ mod tests {
             w.check(t * MS, vec![1], &ledger);
         }
         w.on_delivery(2, 1200 * MS);
-        let (stalls, longest_us) = w.finish(1300 * MS);
+        w.finish(1300 * MS);
+        let (stalls, longest_us) = w.totals();
         assert_eq!(
             stalls, 1,
             "client 2 only: client 1 and the sender are owed nothing"
@@ -268,19 +282,18 @@ mod tests {
         assert_eq!(longest_us, 1_200_000);
     }
 
-    /// A stall still going at the end counts up to the end; a client that ended is not owed.
+    /// A stall still going at the end counts up to the end; a client that ended, or never
+    /// opened, is not owed.
     #[test]
     fn stall_at_the_end_counts_and_ended_clients_do_not() {
-        let (ledger, mut w) = (Ledger::new(3, 1), StallWatch::new(3));
+        let (ledger, mut w) = (Ledger::new(4, 1), StallWatch::new(4));
+        (0..3).for_each(|r| w.on_open(r));
         w.begin(0);
         w.on_end(1);
         for t in (100..=700).step_by(100) {
             w.check(t * MS, vec![5], &ledger);
         }
-        assert_eq!(
-            w.finish(800 * MS),
-            (1, 800_000),
-            "client 2 stalled from the start"
-        );
+        w.finish(800 * MS);
+        assert_eq!(w.totals(), (1, 800_000), "client 2 stalled from the start");
     }
 }
