@@ -43,6 +43,20 @@ fn fanout_at_fixed_rate_delivers_every_message_in_order() {
     assert_eq!(r.faults(), Vec::<String>::new());
 }
 
+/// Text messages (`--text`, the stamp in hex): relayed and checked like binary ones.
+#[test]
+fn fanout_with_text_messages_delivers_every_message() {
+    let server = TestServer::start();
+    let mut o = quick(Scenario::Fanout, &server);
+    (o.clients, o.senders, o.window) = (10, 3, 4);
+    o.kind = bench::stamp::MessageKind::Text;
+    let r = bench::run(&o).expect("run");
+    assert!(r.sent > 0);
+    assert_eq!(r.received, r.sent * 9);
+    assert_eq!(r.malformed, 0, "every text stamp read back");
+    assert_eq!(r.faults(), Vec::<String>::new());
+}
+
 /// Closed-loop fan-out where every client sends: the window keeps going, nothing is lost.
 #[test]
 fn fanout_closed_loop_with_every_client_sending_loses_nothing() {

@@ -76,7 +76,7 @@ pub struct CloseOne {
 pub struct Injected {
     /// Data messages received from clients.
     pub messages: u64,
-    /// Deliveries relayed to the hub's decision (one per message and other client).
+    /// Deliveries due: one per message and client other than its sender, before any fault.
     pub deliveries: u64,
     /// Deliveries dropped.
     pub dropped: u64,
