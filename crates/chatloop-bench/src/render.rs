@@ -152,13 +152,15 @@ impl Report {
             .iter()
             .map(|s| {
                 format!(
-                    "{{\"clients\":{},\"deliveries_per_sec\":{:.1},\"lost\":{},\"unsent\":{},\"max_send_lag_us\":{},\"latency\":{},\"passed\":{},\"failure\":{}}}",
+                    "{{\"clients\":{},\"deliveries_per_sec\":{:.1},\"lost\":{},\"unsent\":{},\"max_send_lag_us\":{},\"latency\":{},\"generator_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"passed\":{},\"failure\":{}}}",
                     s.clients,
                     s.deliveries_per_sec,
                     s.lost,
                     s.unsent,
                     s.max_send_lag_us,
                     s.latency.json(),
+                    s.cpu.generator,
+                    opt_f(s.cpu.server),
                     s.passed(),
                     s.failure.as_deref().map_or("null".to_owned(), quote)
                 )

@@ -61,6 +61,8 @@ pub struct RampStep {
     pub max_send_lag_us: u64,
     /// Latency of the sample.
     pub latency: Latency,
+    /// CPU use during the sample: is the generator or the server the limit?
+    pub cpu: CpuUse,
     /// Why the step failed; `None` if it passed (see the `ramp` scenario).
     pub failure: Option<String>,
 }

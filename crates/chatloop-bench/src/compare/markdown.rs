@@ -170,7 +170,7 @@ fn ramp_table(md: &mut String, plan: &Plan, samples: &[Sample]) {
     );
     let _ = writeln!(
         md,
-        "| server | largest passing step | the step that failed |\n|---|---|---|"
+        "| server | largest passing step | the step that failed | its server / generator CPU |\n|---|---|---|---|"
     );
     for server in &plan.servers {
         let Some(s) = samples
@@ -179,23 +179,31 @@ fn ramp_table(md: &mut String, plan: &Plan, samples: &[Sample]) {
         else {
             continue;
         };
-        let failed =
-            s.report
-                .steps
-                .iter()
-                .find(|st| !st.passed())
-                .map_or("none".to_owned(), |st| {
-                    format!(
-                        "{} clients: {}",
-                        st.clients,
-                        st.failure.as_deref().unwrap_or("")
-                    )
-                });
         let best = s
             .report
             .best_step()
             .map_or("none".into(), |c| format!("{c} clients"));
-        let _ = writeln!(md, "| {server} | {best} | {failed} |");
+        let (failed, cpu) = match s.report.steps.iter().find(|st| !st.passed()) {
+            None => ("none".to_owned(), String::new()),
+            Some(st) => (
+                format!(
+                    "{} clients: {}",
+                    st.clients,
+                    st.failure.as_deref().unwrap_or("")
+                ),
+                format!(
+                    "{:.0}% / {:.0}%{}",
+                    st.cpu.server.unwrap_or(0.0),
+                    st.cpu.generator,
+                    if st.cpu.generator > GENERATOR_BOUND_PCT {
+                        " (gen-bound)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        };
+        let _ = writeln!(md, "| {server} | {best} | {failed} | {cpu} |");
     }
 }
 

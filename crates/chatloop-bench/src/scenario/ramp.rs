@@ -57,6 +57,7 @@ pub fn run(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
             unsent: step.unsent + step.behind,
             max_send_lag_us: step.max_send_lag_us,
             latency,
+            cpu: usage,
             failure,
         });
         if !passed {
