@@ -12,6 +12,7 @@
 #
 #   benches/compare.sh                 the full comparison, into docs/figures/ (about 15 min)
 #   QUICK=1 benches/compare.sh         a short one, into target/compare-quick/ (about 3 min)
+#   OUT=dir benches/compare.sh         write somewhere else
 #   MAX_LOAD=2.5 benches/compare.sh    first wait (up to 15 min) until the 1-minute load
 #                                      average is below 2.5: other work on the machine skews
 #                                      every figure
@@ -36,9 +37,9 @@ if [ -n "${MAX_LOAD:-}" ]; then
 fi
 
 if [ -n "${QUICK:-}" ]; then
-  out=target/compare-quick quick=--quick
+  out=${OUT:-target/compare-quick} quick=--quick
 else
-  out=docs/figures quick=
+  out=${OUT:-docs/figures} quick=
 fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 note="$(nproc) cores ($cpu), Linux $(uname -r); $(cat benches/.peers/versions)"
