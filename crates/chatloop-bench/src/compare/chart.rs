@@ -190,7 +190,7 @@ fn windows(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
             samples
                 .iter()
                 .filter(|s| s.phase == Phase::Window && s.server == server && s.shape == shape)
-                .filter_map(|s| Some((s.window? as f64, s.report.rate.max(1e3))))
+                .filter_map(|s| Some((s.window? as f64, s.report.rate.max(2e3))))
                 .collect()
         };
         let top = plan
@@ -205,7 +205,7 @@ fn windows(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
             .margin_right(34)
             .x_label_area_size(46)
             .y_label_area_size(76)
-            .build_cartesian_2d((1.0..last).log_scale(), (1e4..top * 2.0).log_scale())?;
+            .build_cartesian_2d((1.0..last).log_scale(), (1e3..top * 2.0).log_scale())?;
         chart
             .configure_mesh()
             .light_line_style(BLACK.mix(0.04))
@@ -240,13 +240,19 @@ fn latency(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
     let root = SVGBackend::new(path, (1200, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(640);
-    let lo = plan.loads.first().copied().unwrap_or(1e4) * 0.8;
-    let hi = plan.loads.last().copied().unwrap_or(1e7) * 1.25;
     let steps: Vec<Vec<summary::Step>> = plan
         .servers
         .iter()
         .map(|s| summary::steps(plan, samples, s))
         .collect();
+    // The x axis ends a little past the highest load measured: the sweep stops early.
+    let lo = plan.loads.first().copied().unwrap_or(1e4) * 0.8;
+    let hi = steps
+        .iter()
+        .flatten()
+        .map(|s| s.offered)
+        .fold(lo * 2.0, f64::max)
+        * 1.5;
     let p99_ms = |s: &summary::Step| (s.p99 as f64 / 1e3).max(0.01);
     let top = steps.iter().flatten().map(p99_ms).fold(100.0, f64::max) * 2.0;
     let mut chart = ChartBuilder::on(&left)
@@ -290,7 +296,7 @@ fn latency(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line(i)));
         chart.draw_series(steps[i].iter().map(|s| point(i, (s.offered, p99_ms(s)), s)))?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let cost = |s: &summary::Step| s.cpu_per_million.unwrap_or(0.0).max(1e-3);
     let top = steps.iter().flatten().map(cost).fold(0.01, f64::max) * 2.0;
@@ -356,6 +362,14 @@ fn ramp(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
         .fold(100.0, f64::max)
         * 2.0;
     let r = &plan.ramp;
+    // The x axis ends a step past the largest room measured: a ramp stops at its first failure.
+    let right = runs
+        .iter()
+        .flatten()
+        .flat_map(|s| s.report.steps.iter().map(|st| st.clients))
+        .max()
+        .unwrap_or(r.clients)
+        .saturating_add(r.step) as f64;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
@@ -370,7 +384,7 @@ fn ramp(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
         .margin(16)
         .x_label_area_size(46)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..(r.clients as f64 * 1.05), (0.05..top).log_scale())?;
+        .build_cartesian_2d(0.0..right, (0.05..top).log_scale())?;
     chart
         .configure_mesh()
         .light_line_style(BLACK.mix(0.04))
@@ -383,7 +397,7 @@ fn ramp(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
         .draw()?;
     let limit = r.limit.as_secs_f64() * 1e3;
     chart.draw_series(LineSeries::new(
-        vec![(0.0, limit), (r.clients as f64 * 1.05, limit)],
+        vec![(0.0, limit), (right, limit)],
         BLACK.mix(0.5).stroke_width(1),
     ))?;
     for (i, server) in plan.servers.iter().enumerate() {
@@ -406,7 +420,7 @@ fn ramp(plan: &Plan, samples: &[Sample], path: &Path) -> Drawn {
             }
         }))?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }
