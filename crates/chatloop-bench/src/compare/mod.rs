@@ -89,7 +89,14 @@ impl Campaign<'_> {
                 for server in &p.servers {
                     let mut o = self.options(Scenario::Fanout, shape, p.sweep_time);
                     o.window = window;
-                    self.measure(Phase::Window, server, shape, Some(window), None, 1, o)?;
+                    let at = Sample::at(Phase::Window, server, shape);
+                    self.measure(
+                        Sample {
+                            window: Some(window),
+                            ..at
+                        },
+                        o,
+                    )?;
                 }
             }
         }
@@ -105,7 +112,15 @@ impl Campaign<'_> {
                     let window = summary::best_window(&self.samples, server, shape);
                     let mut o = self.options(Scenario::Fanout, shape, p.fanout_time);
                     o.window = window.unwrap_or(1);
-                    self.measure(Phase::Fanout, server, shape, window, None, round, o)?;
+                    let at = Sample::at(Phase::Fanout, server, shape);
+                    self.measure(
+                        Sample {
+                            window,
+                            round,
+                            ..at
+                        },
+                        o,
+                    )?;
                 }
             }
         }
@@ -123,7 +138,15 @@ impl Campaign<'_> {
                 for server in &active {
                     let mut o = self.options(Scenario::Fanout, shape, p.step_time);
                     o.rate = Some(shape.rate_for(offered));
-                    self.measure(Phase::Latency, server, shape, None, Some(offered), round, o)?;
+                    let at = Sample::at(Phase::Latency, server, shape);
+                    self.measure(
+                        Sample {
+                            offered: Some(offered),
+                            round,
+                            ..at
+                        },
+                        o,
+                    )?;
                 }
             }
             active.retain(|s| summary::step(&self.samples, s, offered).within_slo());
@@ -144,7 +167,7 @@ impl Campaign<'_> {
         for server in &p.servers {
             let mut o = self.options(Scenario::Ramp, shape, p.ramp.time);
             (o.step, o.rate, o.limit) = (p.ramp.step, Some(p.ramp.rate), p.ramp.limit);
-            self.measure(Phase::Ramp, server, shape, None, None, 1, o)?;
+            self.measure(Sample::at(Phase::Ramp, server, shape), o)?;
         }
         Ok(())
     }
@@ -159,20 +182,11 @@ impl Campaign<'_> {
         o
     }
 
-    /// One run: a fresh server, the generator against it, the server stopped; the result
-    /// recorded and written as a raw line. A server that does not start is a failed run.
-    #[allow(clippy::too_many_arguments)]
-    fn measure(
-        &mut self,
-        phase: Phase,
-        server: &str,
-        shape: Shape,
-        window: Option<u32>,
-        offered: Option<f64>,
-        round: u32,
-        mut opts: Options,
-    ) -> io::Result<()> {
-        let report = match Peer::start(&self.plan.start, server) {
+    /// One run of `sample`'s server: a fresh server, the generator against it, the server
+    /// stopped; the report recorded in `sample` and written as a raw line. A server that does
+    /// not start is a failed run.
+    fn measure(&mut self, mut sample: Sample, mut opts: Options) -> io::Result<()> {
+        sample.report = match Peer::start(&self.plan.start, &sample.server) {
             Ok(mut peer) => {
                 opts.url = format!("ws://127.0.0.1:{}/room", peer.port);
                 opts.pid = Some(peer.pid());
@@ -189,15 +203,6 @@ impl Campaign<'_> {
                 }],
                 ..Report::default()
             },
-        };
-        let sample = Sample {
-            phase,
-            server: server.to_owned(),
-            shape,
-            window,
-            offered,
-            round,
-            report,
         };
         writeln!(self.raw, "{}", sample.json())?;
         self.done += 1;

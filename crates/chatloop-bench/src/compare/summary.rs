@@ -63,6 +63,19 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A run of `server` in `phase` at `shape`, round 1, not yet measured.
+    pub fn at(phase: Phase, server: &str, shape: Shape) -> Sample {
+        Sample {
+            phase,
+            server: server.to_owned(),
+            shape,
+            window: None,
+            offered: None,
+            round: 1,
+            report: Report::default(),
+        }
+    }
+
     /// The raw line: where the run belongs, then the generator's own JSON report.
     pub fn json(&self) -> String {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "null".into());
