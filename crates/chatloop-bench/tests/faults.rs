@@ -94,36 +94,22 @@ fn duplicates_are_counted_apart_and_never_hide_loss() {
     );
 }
 
-/// Every 5th delivery to a client held back behind the next one from the same sender:
-/// exactly that many out of order, all of them still received.
+/// A delivery held back behind the next one from the same sender (every 5th at a fixed rate,
+/// every 3rd in a closed loop, where it also holds its sender's window): exactly that many out
+/// of order, all of them still received.
 #[test]
 fn reordered_deliveries_are_out_of_order_and_received() {
-    let (r, inj) = run(
-        Faults {
-            reorder_every: 5,
+    for (every, rate) in [(5, RATE), (3, None)] {
+        let faults = Faults {
+            reorder_every: every,
             ..Faults::default()
-        },
-        RATE,
-    );
-    assert!(inj.reordered > 50, "{inj:?}");
-    assert_eq!(r.out_of_order, inj.reordered);
-    assert_eq!(r.received, r.expected);
-    assert_eq!((r.lost(), r.duplicates), (0, 0));
-}
-
-/// The same in a closed loop, where a held delivery also holds its sender's window.
-#[test]
-fn reordering_is_counted_in_a_closed_loop_too() {
-    let (r, inj) = run(
-        Faults {
-            reorder_every: 3,
-            ..Faults::default()
-        },
-        None,
-    );
-    assert!(inj.reordered > 10, "{inj:?}");
-    assert_eq!(r.out_of_order, inj.reordered);
-    assert_eq!((r.lost(), r.duplicates), (0, 0));
+        };
+        let (r, inj) = run(faults, rate);
+        assert!(inj.reordered > 10, "{inj:?}");
+        assert_eq!(r.out_of_order, inj.reordered, "rate {rate:?}");
+        assert_eq!(r.received, r.expected);
+        assert_eq!((r.lost(), r.duplicates), (0, 0));
+    }
 }
 
 /// Every delivery 40 ms late: latency shows it, and lateness alone is not a fault.
@@ -141,53 +127,31 @@ fn delayed_deliveries_show_in_latency_only() {
     assert_eq!(r.faults(), Vec::<String>::new());
 }
 
-/// One client not written to for 1.2 s: one stall, about that long, and nothing lost.
+/// One client not written to for 1.2 s: one stall, about that long, nothing lost. In a closed
+/// loop the stalled client stops every sender (they wait for it), yet only it is reported: the
+/// others are owed nothing while the senders wait.
 #[test]
 fn a_stalled_client_is_one_stall() {
-    let stall = Stall {
-        client: CLIENTS - 1,
-        after: 20,
-        pause: Duration::from_millis(1200),
-    };
-    let (r, inj) = run(
-        Faults {
+    for rate in [RATE, None] {
+        let stall = Stall {
+            client: CLIENTS - 1,
+            after: 20,
+            pause: Duration::from_millis(1200),
+        };
+        let faults = Faults {
             stall: Some(stall),
             ..Faults::default()
-        },
-        RATE,
-    );
-    assert_eq!(inj.stalls, 1);
-    assert_eq!(
-        r.stalls, 1,
-        "only the stalled client: the others were owed nothing"
-    );
-    assert!(
-        (1_100_000..=2_000_000).contains(&r.longest_stall_us),
-        "{}",
-        r.longest_stall_us
-    );
-    assert_eq!(r.lost(), 0, "{r:?} {inj:?}");
-}
-
-/// In a closed loop a stalled client stops every sender (they wait for it), yet only it is
-/// reported: the others are owed nothing while the senders wait.
-#[test]
-fn a_stall_in_a_closed_loop_is_charged_to_the_stalled_client_only() {
-    let stall = Stall {
-        client: CLIENTS - 1,
-        after: 20,
-        pause: Duration::from_millis(1200),
-    };
-    let (r, inj) = run(
-        Faults {
-            stall: Some(stall),
-            ..Faults::default()
-        },
-        None,
-    );
-    assert_eq!(inj.stalls, 1);
-    assert_eq!(r.stalls, 1);
-    assert_eq!(r.lost(), 0);
+        };
+        let (r, inj) = run(faults, rate);
+        assert_eq!(inj.stalls, 1);
+        assert_eq!(r.stalls, 1, "rate {rate:?}: only the stalled client");
+        assert!(
+            (1_100_000..=2_000_000).contains(&r.longest_stall_us),
+            "{}",
+            r.longest_stall_us
+        );
+        assert_eq!(r.lost(), 0, "{r:?} {inj:?}");
+    }
 }
 
 /// One client closed by the server after 30 deliveries: one failure, and every delivery it
