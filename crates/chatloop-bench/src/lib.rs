@@ -47,6 +47,7 @@
 //! | [`procfs`] | CPU time and memory from `/proc`: who was the bottleneck |
 //! | [`progress`] | the once-a-second progress line on stderr |
 //! | [`units`] | sizes and times on the command line: `64KiB`, `500ms` |
+//! | [`compare`] | `chatloop bench compare`: servers side by side, each at its best, with charts |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -62,6 +63,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod frame;
 pub mod handshake;
 pub mod options;
