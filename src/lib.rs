@@ -30,6 +30,7 @@
 //! | [`config`] | every knob, its unit and safe default, and the flags that set them |
 //! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, slot) |
 //! | [`conn`] | one connection as a state machine, and its seam with the loop, [`conn::Action`] |
+//! | [`stream`] | a connection's socket: plain TCP, or TLS over it (`--tls-cert`, `wss://`) |
 //! | [`wire`] | where tungstenite meets our buffers: the `Wire`, `encode`, the frame constants |
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
 //! | [`hub`] | rooms and their members |
@@ -42,6 +43,7 @@
 //! | `crates/chatloop-bench` | the load generator, `chatloop bench` (feature `bench`): its own crate |
 //! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
 //! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
+//! | `tls` | certificates, SIGHUP reload, and `TlsStream` over rustls (feature `tls`, docs/tls.md) |
 //! | `testing` | the mock socket the unit tests and the fuzz target share (feature `testing`) |
 //!
 //! ## Invariants (things that never happen)
@@ -56,7 +58,8 @@
 //! 4. Every read, write and accept continues until `WouldBlock` (reads in slices of
 //!    `READS_PER_TURN` per connection and a byte budget per turn, the rest next turn); a
 //!    spurious or stale event is harmless.
-//! 5. WRITABLE is registered only while something is queued.
+//! 5. WRITABLE is registered only while something is queued (in the outbox, or TLS ciphertext
+//!    the socket has not taken).
 //! 6. Every queue is bounded: an outbox by `--max-queue-bytes` (past it the peer is dropped as
 //!    a slow consumer), all outboxes together by `--high-water-bytes` (past it the server stops
 //!    reading, so TCP slows the senders), a request head by `--max-head-bytes`, a message by
@@ -81,8 +84,11 @@ pub mod outbox;
 pub mod redis;
 pub mod server;
 pub mod stats;
+pub mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use config::{Config, Mode};

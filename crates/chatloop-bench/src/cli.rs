@@ -15,7 +15,7 @@ use std::io;
 
 /// `chatloop bench --help`.
 pub const USAGE: &str = "\
-Usage: chatloop bench SCENARIO --url ws://HOST:PORT/ROOM [OPTIONS]
+Usage: chatloop bench SCENARIO --url ws[s]://HOST:PORT/ROOM [OPTIONS]
        chatloop bench compare --servers … --start … (see 'chatloop bench compare --help')
 
 Load-tests a WebSocket chat or echo server from one thread (one mio loop, thousands of
@@ -30,7 +30,9 @@ connections). Scenarios:
             --duration; stop when p95 latency passes --limit. Reports the largest passing step.
 
 Options:
-  --url URL               server and room, ws:// only [default: ws://127.0.0.1:1234/]
+  --url URL               server and room, ws:// or wss:// [default: ws://127.0.0.1:1234/]
+  --ca FILE               wss://: also trust the certificates in this PEM file (a
+                          self-signed server, a test CA) [default: the system's roots]
   --clients N             connections (ramp: the most to try) [default: 100; ramp: 10000]
   --senders N             fanout/ramp: clients that send [default: 1]
   --size BYTES            message size, at least 16 (--text: 32) [default: 64]
@@ -60,7 +62,7 @@ a message being in flight until every other client has received it.
 
 /// Flags that take a value (`--flag VALUE` or `--flag=VALUE`). `--json`, `--quiet` and
 /// `--text` take none.
-const WITH_VALUE: [&str; 14] = [
+const WITH_VALUE: [&str; 15] = [
     "--url",
     "--clients",
     "--senders",
@@ -75,6 +77,7 @@ const WITH_VALUE: [&str; 14] = [
     "--concurrency",
     "--sources",
     "--pid",
+    "--ca",
 ];
 
 /// What `chatloop bench` was asked to do.
@@ -219,6 +222,7 @@ fn set(o: &mut Options, flag: &str, value: &str) -> Result<(), String> {
         "--concurrency" => o.concurrency = units::count(value)?,
         "--sources" => o.sources = Some(units::count(value)?),
         "--pid" => o.pid = Some(small(units::count(value)?, "not a pid")?),
+        "--ca" => o.ca = Some(value.into()),
         "--json" => o.json = true,
         "--quiet" => o.progress = false,
         "--text" => o.kind = MessageKind::Text,

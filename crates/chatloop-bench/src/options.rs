@@ -89,6 +89,8 @@ pub struct Options {
     pub sources: Option<usize>,
     /// The server's pid, for its CPU and memory.
     pub pid: Option<u32>,
+    /// For `wss://`: a PEM file of certificates to trust besides the system's (`--ca`).
+    pub ca: Option<std::path::PathBuf>,
     /// One JSON line instead of the table.
     pub json: bool,
     /// A progress line on stderr every second.
@@ -116,6 +118,7 @@ impl Options {
             concurrency: 100,
             sources: None,
             pid: None,
+            ca: None,
             json: false,
             progress: true,
         }
@@ -188,7 +191,9 @@ mod tests {
         o = Options::new(Scenario::Ramp, "ws://127.0.0.1:1234/");
         o.step = 0;
         assert!(o.validate().is_err());
-        o = Options::new(Scenario::Echo, "wss://127.0.0.1:1234/");
+        o = Options::new(Scenario::Echo, "http://127.0.0.1:1234/");
         assert!(o.validate().is_err());
+        o = Options::new(Scenario::Echo, "wss://127.0.0.1:1234/");
+        assert_eq!(o.validate(), Ok(()));
     }
 }
