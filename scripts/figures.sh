@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-measures the figures the docs quote. Each section writes its raw output under
-# docs/figures/, then a Markdown fragment docs/figures/NAME.md (the table or the lines the docs
-# show, with the command, the machine and the load average beside them), and copies each
-# fragment into the docs between its markers:
+# docs/figures/ (and NAME.about: the machine, the commit and the load average it ran under),
+# turns it into a Markdown fragment docs/figures/NAME.md (the table or the lines the docs show,
+# with the command and the machine beside them), and copies each fragment into the docs
+# between its markers:
 #
 #   <!-- figures:NAME (scripts/figures.sh SECTION) -->  …generated…  <!-- /figures:NAME -->
 #
@@ -11,49 +12,58 @@
 #
 #   ./scripts/figures.sh                    every section, one after another
 #   ./scripts/figures.sh load memory        some sections
-#   ./scripts/figures.sh --render           only copy the fragments into the docs again
+#   ./scripts/figures.sh --render           no measuring: rebuild the fragments from the raw
+#                                           files that are there, and copy them into the docs
 #
-# Sections, and what each takes on a 2-core machine (the whole run: about 45 minutes):
+# Sections, and what each took on a shared 2-core machine (the whole run: about 40 minutes):
 #   reference `chatloop serve --help` and the names in GET /metrics          seconds
 #   service   deploy/chatloop.service: systemd-analyze verify, and the syscalls of a server
 #             session (strace) against the unit's filter                    ~1 min + a build
 #   load      chatloop bench: fan-out, fixed rate, idle, connect; ROUNDS (3) rounds, server
-#             pinned to core 0 and generator to core 1                     ~5 min, timed
+#             pinned to core 0 and generator to core 1                     ~3 min, timed
 #   memory    the lean build's resident memory: at idle, per idle connection, the frame
-#             buffer a connection keeps, the cost of a queued tiny message  ~3 min + a build
-#   sizes     scripts/sizes.sh and --ablation: 30 builds                   ~20 min of builds
-#   soak      scripts/soak.sh: churn, slow consumers, slowloris at scale   ~3 min, timed
-#   autobahn  scripts/autobahn.sh: RFC 6455 conformance                    ~5 min
+#             buffer a connection keeps, the cost of a queued tiny message  ~30 s + a build
+#   sizes     scripts/sizes.sh and --ablation: 30 builds                   ~13 min of builds
+#   soak      scripts/soak.sh: churn, slow consumers, slowloris at scale   ~2 min, timed
+#   redis     benches/redis.sh, and the cross-node latency test ROUNDS times ~5 min, timed
 #   fuzz      scripts/fuzz.sh FUZZ_SECONDS (120) per target                ~5 min
-#   redis     benches/redis.sh and the cross-node latency test             ~5 min, timed
+#   autobahn  scripts/autobahn.sh: RFC 6455 conformance                    ~5 min
 #
 # Timed sections want a quiet machine: other processes show up as "waited" CPU in the load
 # table and as noise everywhere. On a shared machine, run them under a lock the other
 # measurements take too (`flock LOCKFILE ./scripts/figures.sh load`). The figures that depend
-# on the machine say which machine; ratios and per-CPU-second figures travel better.
+# on the machine say which machine; per-CPU-second figures travel better than rates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FIG=docs/figures
 ROUNDS=${ROUNDS:-3}
 FUZZ_SECONDS=${FUZZ_SECONDS:-120}
-ALL=(reference service load memory sizes soak autobahn fuzz redis)
+ALL=(reference service load memory sizes soak redis fuzz autobahn)
 mkdir -p "$FIG"
 
 # --- helpers ---------------------------------------------------------------------------------
 
-# One line about the machine and the tree measured, for a fragment's provenance line.
+# The machine and the tree measured, in words.
 machine() {
-  local cpu mem
+  local cpu mem tree
   cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   mem=$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
-  local tree
   tree=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   git diff --quiet HEAD -- src crates Cargo.toml Cargo.lock 2>/dev/null || tree="$tree+changes"
   echo "$(date -u +%F), $(nproc) cores (${cpu:-unknown CPU}), $mem GiB, $(uname -sr), commit $tree"
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Writes docs/figures/NAME.about: where and when NAME was measured. NAME [LOADAVG_BEFORE]
+about() {
+  if [ -n "${2:-}" ]; then
+    echo "on $(machine); load average $2 before, $(loadavg) after" >"$FIG/$1.about"
+  else
+    echo "on $(machine)" >"$FIG/$1.about"
+  fi
+}
 
 # Copies docs/figures/NAME.md between the NAME markers, in every doc that has them.
 render() {
@@ -69,11 +79,6 @@ render() {
     ' "$f" >"$f.tmp"
     mv "$f.tmp" "$f"
   done
-}
-
-render_all() {
-  local frag
-  for frag in "$FIG"/*.md; do render "$(basename "$frag" .md)"; done
 }
 
 # Starts `BINARY serve --listen 127.0.0.1:0 --log-level info ARGS…` (prefixed by $PIN, if set);
@@ -104,18 +109,24 @@ stop_server() {
 }
 trap 'stop_server 2>/dev/null || true' EXIT
 
+# A fragment that shows a raw file as it is, in a text block, with the command that wrote it:
+# NAME COMMAND [RAW]
+text_fragment() {
+  local name=$1 command=$2 raw=${3:-$FIG/$1.txt}
+  { echo '```text'; cat "$raw"; echo '```'; echo
+    echo "Measured by \`scripts/figures.sh\` (\`$command\`) $(cat "$FIG/$name.about")." \
+      "Raw: [figures/$(basename "$raw")](figures/$(basename "$raw"))."
+  } >"$FIG/$name.md"
+}
+
 # --- reference: the flags and the metrics, as the binary prints them --------------------------
 
 section_reference() {
   cargo build --release --bin chatloop
   local bin=target/release/chatloop
-  "$bin" serve --help >"$FIG/serve-help.txt"
-  { echo '```text'; cat "$FIG/serve-help.txt"; echo '```'; echo
-    echo "Printed by \`chatloop serve --help\` (\`scripts/figures.sh reference\` copies it here;" \
-      "\`scripts/check-docs.sh\` fails when the binary prints something else)."
-  } >"$FIG/serve-help.md"
   local get='import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode(), end="")'
+  "$bin" serve --help >"$FIG/serve-help.txt"
   start_server "$bin"
   python3 -c "$get" "$PORT" >"$FIG/metrics.txt"
   stop_server
@@ -123,17 +134,23 @@ print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().d
   start_server "$bin" --redis redis://127.0.0.1:1
   python3 -c "$get" "$PORT" >"$FIG/metrics-redis.txt"
   stop_server
-  metrics_table "$FIG/metrics.txt" >"$FIG/metrics.md"
-  echo "From \`GET /metrics\` of a fresh server (\`scripts/figures.sh reference\`; raw:" \
-    "[figures/metrics.txt](figures/metrics.txt)). With \`--redis\`, the entries of" \
-    "[cluster.md](cluster.md) come too." >>"$FIG/metrics.md"
-  metrics_table "$FIG/metrics-redis.txt" redis_ >"$FIG/metrics-redis.md"
-  echo "From \`GET /metrics\` of a server run with \`--redis\` (\`scripts/figures.sh" \
-    "reference\`; raw: [figures/metrics-redis.txt](figures/metrics-redis.txt))." \
-    >>"$FIG/metrics-redis.md"
-  render serve-help
-  render metrics
-  render metrics-redis
+}
+
+fragments_reference() {
+  { echo '```text'; cat "$FIG/serve-help.txt"; echo '```'; echo
+    echo "Printed by \`chatloop serve --help\` (\`scripts/figures.sh reference\` copies it here;" \
+      "\`scripts/check-docs.sh\` fails when the binary prints something else)."
+  } >"$FIG/serve-help.md"
+  { metrics_table "$FIG/metrics.txt"
+    echo "From \`GET /metrics\` of a fresh server (\`scripts/figures.sh reference\`; raw:" \
+      "[figures/metrics.txt](figures/metrics.txt)). With \`--redis\`, the entries of" \
+      "[cluster.md](cluster.md) come too."
+  } >"$FIG/metrics.md"
+  { metrics_table "$FIG/metrics-redis.txt" redis_
+    echo "From \`GET /metrics\` of a server run with \`--redis\` (\`scripts/figures.sh" \
+      "reference\`; raw: [figures/metrics-redis.txt](figures/metrics-redis.txt))."
+  } >"$FIG/metrics-redis.md"
+  echo serve-help metrics metrics-redis
 }
 
 # The HELP and TYPE lines of a /metrics text as a table, then an empty line: FILE [PREFIX]
@@ -173,7 +190,11 @@ section_service() {
     >"$dir/chatloop.service"
   {
     echo "# systemd-analyze verify deploy/chatloop.service (ExecStart pointed at the lean build)"
-    if systemd-analyze verify "$dir/chatloop.service" 2>&1; then echo "verify: passed"; else echo "verify: FAILED"; fi
+    if systemd-analyze verify "$dir/chatloop.service" 2>&1; then
+      echo "verify: passed"
+    else
+      echo "verify: FAILED"
+    fi
   } >"$raw"
   # A server session under strace: start, chat under load, /stats, SIGTERM.
   trace=$dir/trace
@@ -187,10 +208,12 @@ section_service() {
   done
   "$bench" bench fanout --clients 50 --senders 5 --duration 2s --warmup 200ms \
     --url "ws://127.0.0.1:$PORT/room" --quiet >/dev/null
-  python3 -c 'import sys, urllib.request; urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats").read()' "$PORT"
+  python3 -c 'import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats").read()' "$PORT"
   # SIGTERM to the server itself (strace's child): it closes its clients and exits 0.
   pkill -TERM -P "$SPID"
   wait "$SPID" || true
+  SPID=
   systemd-analyze syscall-filter >"$dir/groups" 2>/dev/null
   python3 - "$trace" "$dir/groups" >>"$raw" <<'EOF_PY'
 import re, sys
@@ -218,11 +241,15 @@ outside = sorted(used - allowed)
 print("outside SystemCallFilter=@system-service ~@privileged @resources: " + (" ".join(outside) or "none"))
 EOF_PY
   rm -rf "$dir"
-  { echo '```text'; cat "$raw"; echo '```'; echo
-    echo "Checked by \`scripts/figures.sh service\` on $(machine)." \
+  about service
+}
+
+fragments_service() {
+  { echo '```text'; cat "$FIG/service.txt"; echo '```'; echo
+    echo "Checked by \`scripts/figures.sh service\` $(cat "$FIG/service.about")." \
       "Raw: [figures/service.txt](figures/service.txt)."
   } >"$FIG/service.md"
-  render service
+  echo service
 }
 
 # --- load: chatloop bench against the release build --------------------------------------------
@@ -233,7 +260,7 @@ section_load() {
   ulimit -n "$(ulimit -Hn)"
   before=$(loadavg)
   : >"$raw"
-  # name | bench arguments (the URL and --pid are added)
+  # name | bench arguments (the URL, --pid and --json are added)
   local scenarios=(
     "fanout 1000x10|fanout --clients 1000 --senders 10 --size 64 --duration 10s --warmup 2s"
     "fanout 100x100|fanout --clients 100 --senders 100 --size 64 --duration 10s --warmup 2s"
@@ -255,23 +282,32 @@ section_load() {
       echo "load: round $round, $name" >&2
     done
   done
-  python3 - "$raw" "$(machine)" "$before" "$(loadavg)" "$ROUNDS" >"$FIG/load.md" <<'EOF'
-import json, statistics, sys
-raw, machine, before, after, rounds = sys.argv[1:6]
-runs = {}
+  about load "$before"
+}
+
+fragments_load() {
+  python3 - "$FIG/load.jsonl" "$(cat "$FIG/load.about")" >"$FIG/load.md" <<'EOF_PY'
+import json, sys
+raw, about = sys.argv[1:3]
+runs, rounds = {}, set()
 for line in open(raw):
     r = json.loads(line)
+    rounds.add(r["round"])
     runs.setdefault(r["name"], {"args": r["args"], "results": []})["results"].append(r["result"])
 
 def median_run(results, key):
     ok = sorted((r for r in results if key(r) is not None), key=key)
     return ok[(len(ok) - 1) // 2] if ok else None
 
-def si(x, unit=""):
-    for div, suffix in ((1e6, " M"), (1e3, " k")):
-        if x >= div:
-            return f"{x / div:.2f}{suffix}{unit}"
-    return f"{x:.0f} {unit}".rstrip()
+def si(x):
+    """Three significant figures with k or M: 1.91 M, 499 k, 6.53 k."""
+    for div, suffix in ((1e6, " M"), (1e3, " k"), (1, "")):
+        if x >= div or div == 1:
+            v = x / div
+            return f"{v:.{2 if v < 10 else 1 if v < 100 else 0}f}{suffix}"
+
+def rate(x, unit=""):
+    return f"{si(x)} {unit}".strip()
 
 def cpu(r, who):
     c, w = r.get(f"{who}_cpu_pct"), r.get(f"{who}_wait_pct")
@@ -290,8 +326,9 @@ for name, entry in runs.items():
         print(f"| `{args}` | {med} | {every} KiB | — | — | — |")
         continue
     m = median_run(results, lambda r: r.get("rate"))
-    every = ", ".join(si(r["rate"]) for r in sorted(results, key=lambda r: r.get("rate", 0)))
-    med = si(m["rate"], m["rate_unit"])
+    unit = m["rate_unit"]
+    every = ", ".join(rate(r["rate"]) for r in sorted(results, key=lambda r: r.get("rate", 0)))
+    med = rate(m["rate"], unit)
     if m.get("latency"):
         lat = m["latency"]
         med += f"; p50 {lat['p50_us'] / 1000:.1f} ms, p99 {lat['p99_us'] / 1000:.1f} ms"
@@ -299,17 +336,16 @@ for name, entry in runs.items():
         med += "; all delivered" if m["received"] == m["expected"] else f"; {m['lost']} lost"
     per_cpu = "—"
     if m.get("server_cpu_pct"):
-        per_cpu = si(m["rate"] / (m["server_cpu_pct"] / 100), m["rate_unit"].split("/")[0])
+        per_cpu = rate(m["rate"] / (m["server_cpu_pct"] / 100), unit.split("/")[0])
     if bad:
         med += f" ({bad} of {len(results)} runs had errors, loss or disorder)"
     print(f"| `{args}` | {med} | {every} | {cpu(m, 'server')} | {per_cpu} | {cpu(m, 'generator')} |")
 print()
-print(f"Measured by `scripts/figures.sh load` ({rounds} rounds, the scenarios interleaved; "
-      f"server `taskset -c 0`, generator `taskset -c 1`, release build) on {machine}; "
-      f"load average {before} before, {after} after. "
+print(f"Measured by `scripts/figures.sh load` ({len(rounds)} rounds, the scenarios interleaved; "
+      f"server `taskset -c 0`, generator `taskset -c 1`, release build) {about}. "
       f"Raw: one JSON line per run, [figures/load.jsonl](figures/load.jsonl).")
-EOF
-  render load
+EOF_PY
+  echo load
 }
 
 # --- memory: the lean build on x86_64 musl --------------------------------------------------------
@@ -319,7 +355,7 @@ section_memory() {
   cargo build --profile release-small --no-default-features --target $t
   cargo build --release --bin chatloop # for `chatloop bench` and the default build's idle RSS
   local lean=target/$t/release-small/chatloop bench=target/release/chatloop
-  local raw=$FIG/memory.txt before i
+  local raw=$FIG/memory.txt before i n size
   ulimit -n "$(ulimit -Hn)"
   before=$(loadavg)
   {
@@ -352,9 +388,13 @@ section_memory() {
     echo "tiny $(python3 scripts/memprobe.py tiny --port "$PORT" --pid "$SPID" --log "$SLOG")"
     stop_server
   } >"$raw"
-  python3 - "$raw" "$(machine)" "$before" "$(loadavg)" >"$FIG/memory.md" <<'EOF'
+  about memory "$before"
+}
+
+fragments_memory() {
+  python3 - "$FIG/memory.txt" "$(cat "$FIG/memory.about")" >"$FIG/memory.md" <<'EOF_PY'
 import json, sys
-raw, machine, before, after = sys.argv[1:5]
+raw, about = sys.argv[1:3]
 lean, default, idle, frames, tiny = [], None, {}, {}, None
 for line in open(raw):
     kind, _, rest = line.rstrip("\n").partition(" ")
@@ -378,7 +418,7 @@ def span(key):
     return f"{lo}" if lo == hi else f"{lo}–{hi}"
 print("| what (lean build: server only, `release-small`, x86_64 musl) | measured |")
 print("|---|---|")
-print(f"| resident at idle, five starts (`VmRSS`) | {span('VmRSS')} KiB: {span('RssFile')} KiB the binary's own pages (`RssFile`), {span('RssAnon')} KiB heap and stack (`RssAnon`) |")
+print(f"| resident at idle, {len(lean)} starts (`VmRSS`) | {span('VmRSS')} KiB: {span('RssFile')} KiB the binary's own pages (`RssFile`), {span('RssAnon')} KiB heap and stack (`RssAnon`) |")
 if default:
     print(f"| for comparison: the default `release` build (glibc, all features) at idle | {default['VmRSS']} KiB |")
 for n, r in sorted(idle.items()):
@@ -388,11 +428,10 @@ for size, r in sorted(frames.items(), reverse=True):
 if tiny:
     print(f"| per queued empty message, beyond the 2 bytes the outbox counts (one client that never reads) | {tiny['bytes_per_message']:.0f} bytes: {tiny['max_queued_bytes']:,} bytes counted in its outbox, {tiny['rss_growth_kib']:,} KiB more resident |")
 print()
-print(f"Measured by `scripts/figures.sh memory` on {machine}; load average {before} before, "
-      f"{after} after. Raw: [figures/memory.txt](figures/memory.txt); the probes are "
-      f"[`scripts/memprobe.py`](../scripts/memprobe.py).")
-EOF
-  render memory
+print(f"Measured by `scripts/figures.sh memory` {about}. Raw: [figures/memory.txt](figures/memory.txt); "
+      f"the probes are [`scripts/memprobe.py`](../scripts/memprobe.py).")
+EOF_PY
+  echo memory
 }
 
 # --- sizes: scripts/sizes.sh -----------------------------------------------------------------
@@ -400,42 +439,104 @@ EOF
 section_sizes() {
   ./scripts/sizes.sh >"$FIG/sizes.txt"
   ./scripts/sizes.sh --ablation >"$FIG/sizes-ablation.txt"
-  sizes_fragments
+  about sizes
 }
 
-# The two size tables as they are, with the command and the machine.
-sizes_fragments() {
-  local m
-  m=$(machine)
+fragments_sizes() {
+  local about
+  about=$(cat "$FIG/sizes.about")
   { cat "$FIG/sizes.txt"; echo
-    echo "Measured by \`scripts/figures.sh sizes\` (\`./scripts/sizes.sh\`; bytes, stripped) on $m." \
-      "Raw: [figures/sizes.txt](figures/sizes.txt)."
+    echo "Measured by \`scripts/figures.sh sizes\` (\`./scripts/sizes.sh\`; bytes, stripped)" \
+      "$about. Raw: [figures/sizes.txt](figures/sizes.txt)."
   } >"$FIG/sizes.md"
   { cat "$FIG/sizes-ablation.txt"; echo
-    echo "Measured by \`scripts/figures.sh sizes\` (\`./scripts/sizes.sh --ablation\`) on $m." \
+    echo "Measured by \`scripts/figures.sh sizes\` (\`./scripts/sizes.sh --ablation\`) $about." \
       "Raw: [figures/sizes-ablation.txt](figures/sizes-ablation.txt)."
   } >"$FIG/sizes-ablation.md"
-  render sizes
-  render sizes-ablation
+  echo sizes sizes-ablation
 }
 
-# --- soak, autobahn, fuzz: the scripts' own summaries ---------------------------------------------
-
-# A fragment that shows a summary file as it is: FRAGMENT RAW COMMAND BEFORE
-text_fragment() {
-  local name=$1 raw=$2 command=$3 before=$4
-  { echo '```text'; cat "$raw"; echo '```'; echo
-    echo "Measured by \`scripts/figures.sh $name\` (\`$command\`) on $(machine); load average" \
-      "$before before, $(loadavg) after. Raw: [figures/$(basename "$raw")](figures/$(basename "$raw"))."
-  } >"$FIG/$name.md"
-  render "$name"
-}
+# --- soak, redis, fuzz, autobahn: the scripts' own summaries ----------------------------------------
 
 section_soak() {
   local before
   before=$(loadavg)
   ./scripts/soak.sh >"$FIG/soak.txt"
-  text_fragment soak "$FIG/soak.txt" "./scripts/soak.sh" "$before"
+  about soak "$before"
+}
+
+fragments_soak() {
+  text_fragment soak "./scripts/soak.sh"
+  echo soak
+}
+
+section_redis() {
+  local before
+  before=$(loadavg)
+  : >"$FIG/redis.tsv"
+  RAW=$FIG/redis.tsv ROUNDS=$ROUNDS benches/redis.sh >"$FIG/redis.txt"
+  about redis "$before"
+  before=$(loadavg)
+  cargo test --release --test redis --no-run
+  : >"$FIG/redis-latency.txt"
+  for _ in $(seq "$ROUNDS"); do
+    LAT_RECEIVERS=10 taskset -c 1 cargo test --release --test redis -- --ignored --nocapture \
+      cross_node_latency 2>/dev/null | grep -oE '(same|cross) node .*' >>"$FIG/redis-latency.txt"
+  done
+  about redis-latency "$before"
+}
+
+fragments_redis() {
+  python3 - "$FIG/redis.tsv" "$(cat "$FIG/redis.about")" >"$FIG/redis.md" <<'EOF_PY'
+import json, statistics, sys
+raw, about = sys.argv[1:3]
+runs, rounds = {}, set()
+for line in open(raw):
+    rnd, name, js = line.rstrip("\n").split("\t", 2)
+    rounds.add(rnd)
+    mode, _, scenario = name.partition(" ")
+    runs.setdefault(scenario, {}).setdefault(mode, []).append(json.loads(js or "{}"))
+med = statistics.median
+def m(x):
+    return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.0f} k"
+print("| `chatloop bench` scenario, 64-byte messages | without `--redis` | with `--redis` | deliveries per server CPU-second, without → with |")
+print("|---|---|---|---|")
+for scenario, modes in runs.items():
+    cells, per_cpu = [], []
+    for mode in ("local", "redis"):
+        rs = [r for r in modes.get(mode, []) if r.get("rate")]
+        if "latency" in scenario:
+            lat = [r["latency"] for r in rs if r.get("latency")]
+            cells.append(f"p50 {med(l['p50_us'] for l in lat) / 1000:.1f} ms, "
+                         f"p99 {med(l['p99_us'] for l in lat) / 1000:.1f} ms")
+        else:
+            cells.append(f"{m(med(r['rate'] for r in rs))} deliveries/s "
+                         f"(server CPU {med(r['server_cpu_pct'] for r in rs):.0f}%)")
+        per_cpu.append(med(r["rate"] / (r["server_cpu_pct"] / 100) for r in rs
+                           if r.get("server_cpu_pct")))
+    change = f"{m(per_cpu[0])} → {m(per_cpu[1])} ({(per_cpu[1] / per_cpu[0] - 1) * 100:+.0f}%)"
+    print(f"| {scenario} | {cells[0]} | {cells[1]} | {change} |")
+print()
+print(f"Medians of {len(rounds)} rounds, measured by `scripts/figures.sh redis` "
+      f"(`ROUNDS={len(rounds)} benches/redis.sh`) {about}. Raw: one line per run, "
+      f"[figures/redis.tsv](figures/redis.tsv); the script's own summary, "
+      f"[figures/redis.txt](figures/redis.txt).")
+EOF_PY
+  text_fragment redis-latency "LAT_RECEIVERS=10 taskset -c 1 cargo test --release --test redis -- --ignored --nocapture cross_node_latency, once per pair of lines"
+  echo redis redis-latency
+}
+
+section_fuzz() {
+  local before
+  before=$(loadavg)
+  ./scripts/fuzz.sh "$FUZZ_SECONDS" | grep -vE '^stat::peak' >"$FIG/fuzz.txt"
+  echo "$FUZZ_SECONDS" >"$FIG/fuzz.seconds"
+  about fuzz "$before"
+}
+
+fragments_fuzz() {
+  text_fragment fuzz "./scripts/fuzz.sh $(cat "$FIG/fuzz.seconds")"
+  echo fuzz
 }
 
 section_autobahn() {
@@ -443,43 +544,32 @@ section_autobahn() {
   before=$(loadavg)
   CI=${CI:-true} ./scripts/autobahn.sh | grep -E '^(autobahn: [0-9]|  )' >"$FIG/autobahn.txt"
   cp reports/servers/index.json "$FIG/autobahn-index.json"
-  text_fragment autobahn "$FIG/autobahn.txt" "./scripts/autobahn.sh" "$before"
+  about autobahn "$before"
 }
 
-section_fuzz() {
-  local before
-  before=$(loadavg)
-  ./scripts/fuzz.sh "$FUZZ_SECONDS" | grep -vE '^stat::peak' >"$FIG/fuzz.txt"
-  text_fragment fuzz "$FIG/fuzz.txt" "./scripts/fuzz.sh $FUZZ_SECONDS" "$before"
-}
-
-# --- redis: what the bridge costs ------------------------------------------------------------------
-
-section_redis() {
-  local before
-  before=$(loadavg)
-  : >"$FIG/redis.tsv"
-  RAW=$FIG/redis.tsv ROUNDS=$ROUNDS benches/redis.sh >"$FIG/redis.txt"
-  text_fragment redis "$FIG/redis.txt" "ROUNDS=$ROUNDS benches/redis.sh" "$before"
-  before=$(loadavg)
-  : >"$FIG/redis-latency.txt"
-  for _ in $(seq "$ROUNDS"); do
-    LAT_RECEIVERS=10 taskset -c 1 cargo test --release --test redis -- --ignored --nocapture \
-      cross_node_latency 2>/dev/null | grep -E '^(same|cross) node' >>"$FIG/redis-latency.txt"
-  done
-  text_fragment redis-latency "$FIG/redis-latency.txt" \
-    "LAT_RECEIVERS=10 taskset -c 1 cargo test --release --test redis -- --ignored --nocapture cross_node_latency, $ROUNDS times" \
-    "$before"
+fragments_autobahn() {
+  text_fragment autobahn "./scripts/autobahn.sh"
+  echo autobahn
 }
 
 # --- main ---------------------------------------------------------------------------------------
 
+# Rebuilds the fragments of SECTION from its raw files and copies them into the docs.
+publish() {
+  local name
+  for name in $("fragments_$1"); do render "$name"; done
+}
+
 main() {
+  local s started
   if [ "${1:-}" = "--render" ]; then
-    render_all
+    for s in "${ALL[@]}"; do
+      # A section never measured here has nothing to render.
+      if [ "$s" = reference ] || [ -f "$FIG/$s.about" ]; then publish "$s"; fi
+    done
     return 0
   fi
-  local sections=("$@") s started
+  local sections=("$@")
   [ ${#sections[@]} -gt 0 ] || sections=("${ALL[@]}")
   for s in "${sections[@]}"; do
     case " ${ALL[*]} " in
@@ -491,6 +581,7 @@ main() {
     started=$(date +%s)
     echo "figures: $s" >&2
     "section_$s"
+    publish "$s"
     echo "figures: $s took $(($(date +%s) - started)) s" >&2
   done
 }
