@@ -198,14 +198,7 @@ section_service() {
   } >"$raw"
   # A server session under strace: start, chat under load, /stats, SIGTERM.
   trace=$dir/trace
-  strace -f -qq -o "$trace" "$lean" serve --listen 127.0.0.1:0 --log-level info 2>"$dir/log" &
-  SPID=$!
-  PORT=
-  for _ in $(seq 100); do
-    PORT=$(sed -n 's|.*listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$dir/log" | head -n 1)
-    [ -n "$PORT" ] && break
-    sleep 0.1
-  done
+  PIN="strace -f -qq -o $trace" start_server "$lean"
   "$bench" bench fanout --clients 50 --senders 5 --duration 2s --warmup 200ms \
     --url "ws://127.0.0.1:$PORT/room" --quiet >/dev/null
   python3 -c 'import sys, urllib.request
@@ -214,6 +207,7 @@ urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/stats").read()' "$PORT"
   pkill -TERM -P "$SPID"
   wait "$SPID" || true
   SPID=
+  rm -f "$SLOG"
   systemd-analyze syscall-filter >"$dir/groups" 2>/dev/null
   python3 - "$trace" "$dir/groups" >>"$raw" <<'EOF_PY'
 import re, sys
