@@ -15,19 +15,21 @@
 #   ./scripts/figures.sh --render           no measuring: rebuild the fragments from the raw
 #                                           files that are there, and copy them into the docs
 #
-# Sections, and what each took on a shared 2-core machine (the whole run: about 40 minutes):
+# Sections, and what each took on a shared 2-core machine (the whole run: about 30 minutes,
+# half of it the size builds):
 #   reference `chatloop serve --help` and the names in GET /metrics          seconds
 #   service   deploy/chatloop.service: systemd-analyze verify, and the syscalls of a server
-#             session (strace) against the unit's filter                    ~1 min + a build
+#             session (strace) against the unit's filter                    ~10 s + a build
+#             (needs strace and systemd-analyze)
 #   load      chatloop bench: fan-out, fixed rate, idle, connect; ROUNDS (3) rounds, server
 #             pinned to core 0 and generator to core 1                     ~3 min, timed
 #   memory    the lean build's resident memory: at idle, per idle connection, the frame
 #             buffer a connection keeps, the cost of a queued tiny message  ~30 s + a build
 #   sizes     scripts/sizes.sh and --ablation: 30 builds                   ~13 min of builds
 #   soak      scripts/soak.sh: churn, slow consumers, slowloris at scale   ~2 min, timed
-#   redis     benches/redis.sh, and the cross-node latency test ROUNDS times ~5 min, timed
-#   fuzz      scripts/fuzz.sh FUZZ_SECONDS (120) per target                ~5 min
-#   autobahn  scripts/autobahn.sh: RFC 6455 conformance                    ~5 min
+#   redis     benches/redis.sh, and the cross-node latency test ROUNDS times ~3 min, timed
+#   fuzz      scripts/fuzz.sh FUZZ_SECONDS (120) per target                ~7 min with its build
+#   autobahn  scripts/autobahn.sh: RFC 6455 conformance                    ~1 min (+1 to install)
 #
 # Timed sections want a quiet machine: other processes show up as "waited" CPU in the load
 # table and as noise everywhere. On a shared machine, run them under a lock the other
@@ -55,6 +57,18 @@ machine() {
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# Installs the rustup targets given, and the cross linkers the glibc ones need, if missing.
+need_targets() {
+  local installed t
+  installed=$(rustup target list --installed)
+  for t in "$@"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+  done
+  # shellcheck source=scripts/packages.sh
+  . scripts/packages.sh
+  ensure_packages "${CROSS_PACKAGES[@]}"
+}
 
 # Writes docs/figures/NAME.about: where and when NAME was measured. NAME [LOADAVG_BEFORE]
 about() {
@@ -180,6 +194,7 @@ EOF_PY
 
 section_service() {
   local t=x86_64-unknown-linux-musl
+  need_targets $t
   cargo build --profile release-small --no-default-features --target $t
   cargo build --release --bin chatloop
   local lean=target/$t/release-small/chatloop bench=target/release/chatloop
@@ -346,6 +361,7 @@ EOF_PY
 
 section_memory() {
   local t=x86_64-unknown-linux-musl
+  need_targets $t
   cargo build --profile release-small --no-default-features --target $t
   cargo build --release --bin chatloop # for `chatloop bench` and the default build's idle RSS
   local lean=target/$t/release-small/chatloop bench=target/release/chatloop
@@ -431,6 +447,8 @@ EOF_PY
 # --- sizes: scripts/sizes.sh -----------------------------------------------------------------
 
 section_sizes() {
+  need_targets aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu \
+    x86_64-unknown-linux-musl
   ./scripts/sizes.sh >"$FIG/sizes.txt"
   ./scripts/sizes.sh --ablation >"$FIG/sizes-ablation.txt"
   about sizes
