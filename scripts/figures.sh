@@ -526,7 +526,8 @@ for scenario, modes in runs.items():
                          f"(server CPU {med(r['server_cpu_pct'] for r in rs):.0f}%)")
         per_cpu.append(med(r["rate"] / (r["server_cpu_pct"] / 100) for r in rs
                            if r.get("server_cpu_pct")))
-    change = f"{m(per_cpu[0])} → {m(per_cpu[1])} ({(per_cpu[1] / per_cpu[0] - 1) * 100:+.0f}%)"
+    pct = round((per_cpu[1] / per_cpu[0] - 1) * 100)
+    change = f"{m(per_cpu[0])} → {m(per_cpu[1])} ({'±0' if pct == 0 else f'{pct:+d}'}%)"
     print(f"| {scenario} | {cells[0]} | {cells[1]} | {change} |")
 print()
 print(f"Medians of {len(rounds)} rounds, measured by `scripts/figures.sh redis` "
