@@ -18,8 +18,8 @@ cd "$(dirname "$0")/.."
 
 TARGETS=${CHATLOOP_CROSS_TARGETS:-"aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf"}
 PROFILE=release-small
-# Stripped size budget for the server-only aarch64 musl binary (README, "Running on a small
-# board"). Exceeding it fails the test: it is how the size stays small.
+# Stripped size budget for the server-only aarch64 musl binary (docs/small-boards.md).
+# Exceeding it fails the test: it is how the size stays small.
 BUDGET_BYTES=600000
 # The smoke session sends one message past 65,535 bytes (64-bit length, RFC 6455 §5.2).
 BIG=100000

@@ -24,10 +24,11 @@
 //!
 //! ## Where things live (read in this order)
 //!
+//! Start with the loop, [`Server::run`](server::Server::run); `docs/tour.md` then follows one
+//! chat message through the files below, a step per function.
+//!
 //! | file | room of the house |
 //! |---|---|
-//! | `main.rs` | the command line: parse, run a subcommand, exit code |
-//! | [`config`] | every knob, its unit and safe default, and the flags that set them |
 //! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, slot) |
 //! | [`conn`] | one connection as a state machine, and its seam with the loop, [`conn::Action`] |
 //! | [`stream`] | a connection's socket: plain TCP, or TLS over it (`--tls-cert`, `wss://`) |
@@ -37,7 +38,9 @@
 //! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
 //! | [`backpressure`] | when reading pauses, and when a laggard is dropped |
 //! | [`stats`] | `/stats`, `/metrics` (one table) and the periodic log summary |
+//! | [`config`] | every knob, its unit and safe default, and the flags that set them |
 //! | [`cli`] | the command-line lexer every subcommand shares |
+//! | `main.rs` | the command line: parse, run a subcommand, exit code |
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
 //! | `crates/chatloop-bench` | the load generator, `chatloop bench` (feature `bench`): its own crate |
@@ -51,7 +54,8 @@
 //! 1. In the server, only `server.rs` and its steps (`server/`) own the `Poll` and read the
 //!    clock; everything else is handed `now`. (One exception: the Redis bridge is handed the
 //!    `Registry` to register its own two sockets under their reserved tokens; see `bridge.rs`
-//!    for why. The client, `chatloop connect`, is a second program with its own loop.)
+//!    for why. `config.rs` reads the wall clock once, before the loop, for the default
+//!    `--node-id`. The client, `chatloop connect`, is a second program with its own loop.)
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
