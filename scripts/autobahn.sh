@@ -3,6 +3,8 @@
 # `chatloop serve --echo` on a free loopback port, and fails if any case FAILED.
 #
 #   ./scripts/autobahn.sh                 install wstest if needed, run, summarise
+#   ./scripts/autobahn.sh --tls           the same over wss:// (--tls-cert, --tls-key), with a
+#                                         certificate made here by openssl
 #   AUTOBAHN_CASES='["5.*"]' ./scripts/autobahn.sh   a subset (the count check is skipped)
 #
 # wstest is Python 2.7 code. It is installed once into target/autobahn/ (gitignored, reused)
@@ -14,6 +16,13 @@
 # every expected case must be there and none may be FAILED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+TLS=
+case "${1:-}" in
+  --tls) TLS=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--tls]" >&2; exit 2 ;;
+esac
 
 ROOT=$PWD
 WORK=$ROOT/target/autobahn
@@ -98,13 +107,26 @@ cargo build --release --bin chatloop
 mkdir -p "$OUTDIR"
 rm -rf "${OUTDIR:?}"/*
 LOG=reports/autobahn-server.log
-target/release/chatloop serve --echo --listen 127.0.0.1:0 --log-level info 2>"$LOG" &
+TLS_ARGS=()
+SCHEME=ws
+if [ -n "$TLS" ]; then
+  # A self-signed certificate for 127.0.0.1: wstest (Twisted) does not verify it, it only
+  # needs the server to speak TLS. CA:FALSE, as for any server certificate.
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" 2>/dev/null
+  TLS_ARGS=(--tls-cert "$WORK/tls/cert.pem" --tls-key "$WORK/tls/key.pem")
+  SCHEME=wss
+fi
+target/release/chatloop serve --echo --listen 127.0.0.1:0 --log-level info "${TLS_ARGS[@]}" 2>"$LOG" &
 SERVER_PID=$!
 trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true' EXIT
 
 PORT=
 for _ in $(seq 100); do
-  PORT=$(sed -n 's|.*listening on ws://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -n 1)
+  PORT=$(sed -n 's|.*listening on wss\{0,1\}://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -n 1)
   [ -n "$PORT" ] && break
   kill -0 "$SERVER_PID" 2>/dev/null || break
   sleep 0.1
@@ -114,14 +136,14 @@ if [ -z "$PORT" ]; then
   cat "$LOG" >&2
   exit 1
 fi
-echo "autobahn: chatloop --echo on 127.0.0.1:$PORT (log: $LOG)"
+echo "autobahn: chatloop --echo on $SCHEME://127.0.0.1:$PORT (log: $LOG)"
 
 CASES=${AUTOBAHN_CASES:-'["*"]'}
 SPEC=reports/autobahn-spec.json
 cat >"$SPEC" <<EOF
 {
   "outdir": "$OUTDIR",
-  "servers": [{"agent": "chatloop", "url": "ws://127.0.0.1:$PORT"}],
+  "servers": [{"agent": "chatloop", "url": "$SCHEME://127.0.0.1:$PORT"}],
   "cases": $CASES,
   "exclude-cases": ["12.*", "13.*"],
   "exclude-agent-cases": {}

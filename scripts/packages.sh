@@ -19,6 +19,9 @@ CROSS_PACKAGES=(
 BROWSER_PACKAGES=(chromium fonts-liberation)
 # The multi-node tests (tests/redis.rs start their own redis-server on a free port).
 REDIS_PACKAGES=(redis-server)
+# The peers benches/compare.sh measures chatloop against (benches/peers/setup.sh): Qt's
+# simplechat example is rebuilt from the sources Debian ships, with Debian's Qt and compiler.
+BENCH_PEER_PACKAGES=(qtbase5-dev libqt5websockets5-dev qt5-qmake qt5-qmake-bin make g++)
 # Node and npm (Node `ws`, playwright-core) and Python's venv (Python `websockets`) are part
 # of the machine image; these are installed only where a machine lacks them (see
 # ensure_node_and_venv).

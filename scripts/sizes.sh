@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures chatloop's binary size, printed as Markdown table rows (README, "Running on a small
-# board"). Needs the targets and linkers that scripts/cross-test.sh installs.
+# Measures chatloop's binary size, printed as Markdown tables (docs/small-boards.md quotes them
+# through scripts/figures.sh sizes). Needs the targets and linkers that scripts/cross-test.sh
+# installs.
 #
 #   ./scripts/sizes.sh             per target: release and release-small, server-only and
 #                                  with the default features (client, bench, timestamps)
@@ -33,12 +34,15 @@ SMALL=('opt-level="z"' 'lto=true' 'codegen-units=1' 'panic="abort"')
 
 if [ "${1:-}" = "--ablation" ]; then
   t=aarch64-unknown-linux-musl
-  echo "| settings (all with strip = true) | bytes |"
-  echo "|---|---:|"
+  echo "| settings (all with strip = true) | bytes | vs release |"
+  echo "|---|---:|---:|"
+  base=
   row() {
-    local name=$1
+    local name=$1 bytes
     shift
-    printf '| %s | %s |\n' "$name" "$(size "$t" --no-default-features "$@")"
+    bytes=$(size "$t" --no-default-features "$@")
+    base=${base:-$bytes}
+    awk -v n="$name" -v b="$bytes" -v r="$base" 'BEGIN { printf "| %s | %s | %+.1f%% |\n", n, b, (b - r) * 100 / r }'
   }
   row 'release (opt-level 3)'
   row 'opt-level "s"' 'opt-level="s"'

@@ -60,7 +60,7 @@ if [ -n "$quick" ]; then
   echo "  - the tests that need outside tools (#[ignore = \"needs …\"]):"
   echo "$tools" | sed -E 's#^([^ ]+) #      tests/\1.rs: #'
   echo "  - fuzzing (scripts/fuzz.sh), ARM builds under qemu-user (scripts/cross-test.sh),"
-  echo "    Autobahn|Testsuite (scripts/autobahn.sh)"
+  echo "    Autobahn|Testsuite over ws and wss (scripts/autobahn.sh [--tls])"
   echo "=================================================================================="
   exit 0
 fi
@@ -85,6 +85,7 @@ done
 # Bounded fuzzing of the HTTP head parser and the connection state machine (scripts/fuzz.sh).
 ./scripts/fuzz.sh "${CHATLOOP_FUZZ_SECONDS:-45}"
 ./scripts/cross-test.sh   # ARM builds under qemu-user
-# RFC 6455 conformance: Autobahn|Testsuite against the echo server (needs a Python 2.7: fails
-# without one under CI, skips loudly elsewhere).
+# RFC 6455 conformance: Autobahn|Testsuite against the echo server, over ws:// and over wss://
+# (needs a Python 2.7: fails without one under CI, skips loudly elsewhere).
 ./scripts/autobahn.sh
+./scripts/autobahn.sh --tls

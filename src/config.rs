@@ -15,6 +15,7 @@ use crate::http::Policy;
 use crate::wire::MAX_FRAME_HEADER;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the server does with a message.
@@ -47,7 +48,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Largest HTTP request head; larger → 431.
     pub max_head_bytes: usize,
-    /// Time a new connection has to send its whole request head; then → 408 (slowloris).
+    /// Time a new connection has to send its whole request head (with TLS, the TLS handshake
+    /// before it too); then → 408 (slowloris).
     pub handshake_timeout: Duration,
     /// Silence from a peer after which the server sends a Ping (RFC 6455 §5.5.2).
     /// Must be shorter than `idle_timeout`.
@@ -77,6 +79,20 @@ pub struct Config {
     pub summary_interval: Duration,
     /// Share rooms with other nodes through this Redis (`--redis`); `None`: this node alone.
     pub redis: Option<RedisOptions>,
+    /// Serve https and wss with this certificate and key (`--tls-cert`, `--tls-key`); `None`:
+    /// plain http and ws.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of `--tls-cert` and `--tls-key`. Parsed in every build, so that a build
+/// without the `tls` feature says so instead of calling the flags unknown. Read at start and
+/// again on SIGHUP (`tls.rs`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain: the server's certificate first, then any intermediates.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// How a node shares its rooms with other nodes through Redis pub/sub (see `bridge.rs`).
@@ -215,6 +231,7 @@ impl Default for Config {
             policy: Policy::default(),
             summary_interval: Duration::from_secs(60),
             redis: None,
+            tls: None,
         }
     }
 }
@@ -236,7 +253,8 @@ Options:
   --max-message-bytes BYTES   largest message accepted; larger: close 1009
                               [default: 64KiB; 16MiB with --echo]
   --max-head-bytes BYTES      largest HTTP request head; larger: HTTP 431 [default: 8KiB]
-  --handshake-timeout TIME    time to send the request head; then HTTP 408 [default: 10s]
+  --handshake-timeout TIME    time to send the request head (with TLS: the TLS handshake
+                              and the head); then HTTP 408 [default: 10s]
   --ping-interval TIME        silence before the server sends a Ping [default: 30s]
   --idle-timeout TIME         silence before a peer is closed with 1001 [default: 60s]
   --write-timeout TIME        time queued output may sit untaken; then 1008 [default: 10s]
@@ -264,6 +282,10 @@ Options:
                               warn, relay locally and keep retrying]
   --redis-queue-bytes BYTES   commands waiting for a slow Redis; past it messages are relayed
                               locally only (counted as dropped) [default: 4MiB]
+  --tls-cert FILE             serve https and wss with this certificate chain (PEM; the
+                              server's certificate first); needs --tls-key. SIGHUP reloads
+                              both files for new connections [default: plain http and ws]
+  --tls-key FILE              the certificate's private key (PEM)
   --log-level LEVEL           error, warn, info, debug or trace [default: info]
   -h, --help                  print this help
 
@@ -287,6 +309,7 @@ impl Config {
         let mut level = log::LevelFilter::Info;
         let (mut message_set, mut queue_set) = (false, false);
         let (mut node_id, mut redis_required, mut redis_queue) = (None, false, None);
+        let (mut tls_cert, mut tls_key) = (None, None);
         let mut args = Args::new(args);
         while let Some(flag) = args.next_flag()? {
             match flag.as_str() {
@@ -329,6 +352,8 @@ impl Config {
                 "--node-id" => node_id = Some(args.value(&flag, parse_node_id)?),
                 "--redis-required" => redis_required = true,
                 "--redis-queue-bytes" => redis_queue = Some(args.value(&flag, parse_bytes)?),
+                "--tls-cert" => tls_cert = Some(args.value(&flag, |v| Ok(PathBuf::from(v)))?),
+                "--tls-key" => tls_key = Some(args.value(&flag, |v| Ok(PathBuf::from(v)))?),
                 "--log-level" => level = args.value(&flag, parse_level)?,
                 "-h" | "--help" => return Ok(ServeCommand::Help),
                 _ => {
@@ -361,6 +386,11 @@ impl Config {
             }
             None => {}
         }
+        c.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err(usage!("--tls-cert and --tls-key go together")),
+        };
         c.validate()?;
         Ok(ServeCommand::Run(Box::new(c), level))
     }
@@ -391,6 +421,11 @@ impl Config {
         ];
         if let Some((name, _)) = zero.iter().find(|(_, d)| d.is_zero()) {
             return Err(usage!("{name} must be more than zero"));
+        }
+        if self.tls.is_some() && cfg!(not(feature = "tls")) {
+            return Err(usage!(
+                "--tls-cert: this chatloop was built without TLS support (cargo feature `tls`)"
+            ));
         }
         if let Some(redis) = &self.redis {
             if cfg!(not(feature = "redis")) {

@@ -84,14 +84,23 @@ use tungstenite::protocol::WebSocketContext;
 use tungstenite::Message;
 use websocket::Bucket;
 
-/// What a socket must offer besides `Read + Write`: a half-close.
+/// What a socket must offer besides `Read + Write`: a half-close, and whether it holds
+/// written bytes of its own.
 pub trait Socket: Read + Write {
-    /// Sends FIN: we will write no more, the peer may still send (TCP half-close).
-    fn shutdown_write(&self) -> io::Result<()>;
+    /// Sends FIN: we will write no more, the peer may still send (TCP half-close). A TLS
+    /// socket sends its close_notify first.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+
+    /// Bytes were written to this socket that it still holds, not yet taken by the kernel
+    /// (TLS ciphertext): the connection keeps WRITABLE interest, pushes them with
+    /// `Write::flush`, and sends FIN only after them. A bare socket holds none.
+    fn holds_output(&self) -> bool {
+        false
+    }
 }
 
 impl Socket for mio::net::TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }
 }
@@ -264,7 +273,7 @@ impl<S: Socket> Conn<S> {
 
     /// True while there are bytes to write: the connection wants WRITABLE events.
     pub fn wants_write(&self) -> bool {
-        !self.outbox.is_empty() && !self.is_closed()
+        (!self.outbox.is_empty() || self.socket.holds_output()) && !self.is_closed()
     }
 
     /// More than half of `--max-queue-bytes` is queued.

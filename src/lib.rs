@@ -24,24 +24,29 @@
 //!
 //! ## Where things live (read in this order)
 //!
+//! Start with the loop, [`Server::run`](server::Server::run); `docs/tour.md` then follows one
+//! chat message through the files below, a step per function.
+//!
 //! | file | room of the house |
 //! |---|---|
-//! | `main.rs` | the command line: parse, run a subcommand, exit code |
-//! | [`config`] | every knob, its unit and safe default, and the flags that set them |
-//! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, slot) |
+//! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, fanout, slot) |
 //! | [`conn`] | one connection as a state machine, and its seam with the loop, [`conn::Action`] |
+//! | [`stream`] | a connection's socket: plain TCP, or TLS over it (`--tls-cert`, `wss://`) |
 //! | [`wire`] | where tungstenite meets our buffers: the `Wire`, `encode`, the frame constants |
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
 //! | [`hub`] | rooms, their members, and each room's batch of the turn (`hub/batch.rs`) |
 //! | [`outbox`] | the bounded per-connection send queue, and the meters of what outboxes hold |
 //! | [`backpressure`] | when a room (or the server) stops being read, and when a laggard is dropped |
 //! | [`stats`] | `/stats`, `/metrics` (one table) and the periodic log summary |
+//! | [`config`] | every knob, its unit and safe default, and the flags that set them |
 //! | [`cli`] | the command-line lexer every subcommand shares |
+//! | `main.rs` | the command line: parse, run a subcommand, exit code |
 //! | [`client`] | `chatloop connect`: the command-line client, one mio loop over stdin and a socket |
 //! | `page.html` | the browser client, served by [`http`] at `GET /` and `GET /ROOM` |
 //! | `crates/chatloop-bench` | the load generator, `chatloop bench` (feature `bench`): its own crate |
 //! | `bridge` | `--redis`: rooms shared between nodes through Redis pub/sub (feature `redis`) |
 //! | `redis` | the RESP encoder and push parser the bridge speaks (feature `redis`) |
+//! | `tls` | certificates, SIGHUP reload, and `TlsStream` over rustls (feature `tls`, docs/tls.md) |
 //! | `testing` | the mock socket the unit tests and the fuzz target share (feature `testing`) |
 //!
 //! ## Invariants (things that never happen)
@@ -49,14 +54,16 @@
 //! 1. In the server, only `server.rs` and its steps (`server/`) own the `Poll` and read the
 //!    clock; everything else is handed `now`. (One exception: the Redis bridge is handed the
 //!    `Registry` to register its own two sockets under their reserved tokens; see `bridge.rs`
-//!    for why. The client, `chatloop connect`, is a second program with its own loop.)
+//!    for why. `config.rs` reads the wall clock once, before the loop, for the default
+//!    `--node-id`. The client, `chatloop connect`, is a second program with its own loop.)
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
 //! 4. Every read, write and accept continues until `WouldBlock` (reads in slices of
 //!    `READS_PER_TURN` per connection and a byte budget per turn, the rest next turn); a
 //!    spurious or stale event is harmless.
-//! 5. WRITABLE is registered only while something is queued.
+//! 5. WRITABLE is registered only while something is queued (in the outbox, or TLS ciphertext
+//!    the socket has not taken).
 //! 6. Every queue is bounded, by what it holds, not only by its payload: an outbox by
 //!    `--max-queue-bytes` (each chunk charged its bookkeeping too; past the cap the peer is
 //!    dropped as a slow consumer, and past half of it the peer's room stops being read, so TCP
@@ -84,8 +91,11 @@ pub mod outbox;
 pub mod redis;
 pub mod server;
 pub mod stats;
+pub mod stream;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod wire;
 
 pub use config::{Config, Mode};

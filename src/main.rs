@@ -82,6 +82,13 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         chatloop::bridge::check_at_start(redis).map_err(Failure::Runtime)?;
     }
     let mut server = Server::bind((*config).clone()).map_err(|e| {
+        // A certificate that cannot be used says so itself, in one line that names the file.
+        #[cfg(feature = "tls")]
+        if e.get_ref()
+            .is_some_and(|inner| inner.is::<chatloop::tls::TlsError>())
+        {
+            return Failure::Runtime(e);
+        }
         Failure::Runtime(std::io::Error::new(
             e.kind(),
             format!("cannot listen on {}: {e}", config.listen),
@@ -92,12 +99,13 @@ fn serve(args: Vec<String>) -> Result<ExitCode, Failure> {
         chatloop::Mode::Chat => "chat",
         chatloop::Mode::Echo => "echo",
     };
+    let secure = if config.tls.is_some() { "s" } else { "" };
     log::info!(
-        "chatloop {mode} server listening on ws://{}/",
+        "chatloop {mode} server listening on ws{secure}://{}/",
         server.local_addr()
     );
     log::info!(
-        "chat page: http://{}/ (or /ROOM for a room)",
+        "chat page: http{secure}://{}/ (or /ROOM for a room)",
         server.local_addr()
     );
     server.run().map_err(Failure::Runtime)?;

@@ -25,7 +25,8 @@
 //! The steps live beside this file: `server/accept.rs` (accepting sockets, admitting
 //! upgrades), `server/read.rs` (reading and relaying), `server/fanout.rs` (batches to
 //! outboxes, parking and laggards), `server/slot.rs` (a connection's slot, flushing,
-//! freeing).
+//! freeing). A connection's socket is a `Stream` (`stream.rs`): plain TCP, or TLS over it
+//! with `--tls-cert`.
 //!
 //! This file and its steps are the only code that reads the clock and owns the `Poll`;
 //! everything they call is handed `now`. The one other user of the `Registry` is the Redis
@@ -46,11 +47,11 @@ use crate::hub::{ConnId, Hub};
 use crate::outbox::Meter;
 use crate::stats::{self, Gauges, Stats};
 use accept::Admission;
-use log::info;
+use log::{info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use read::Parked;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use slot::Slot;
@@ -67,7 +68,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 const LISTENER: Token = Token(usize::MAX);
 /// Token of the waker that [`ServerHandle::shutdown`] uses.
 const WAKER: Token = Token(usize::MAX - 1);
-/// Token of SIGINT/SIGTERM delivery.
+/// Token of SIGINT/SIGTERM (and, with TLS, SIGHUP) delivery.
 const SIGNALS: Token = Token(usize::MAX - 2);
 /// Tokens of the Redis bridge's subscriber and publisher connections (`--redis`, bridge.rs).
 #[cfg(feature = "redis")]
@@ -84,8 +85,13 @@ pub struct Server {
     listener: Option<TcpListener>,
     /// Its address (the port is known even when bound to port 0).
     local_addr: SocketAddr,
-    /// SIGINT/SIGTERM as poll events; `None` if not installed (tests run many servers).
+    /// SIGINT/SIGTERM (and SIGHUP with TLS) as poll events; `None` if not installed (tests
+    /// run many servers).
     signals: Option<Signals>,
+    /// With `--tls-cert`: the certificate and key every new connection is wrapped with;
+    /// SIGHUP reloads them (`tls.rs`).
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
     /// What [`Server::handle`] hands out clones of: the stop flag and the waker.
     handle: ServerHandle,
     /// Every connection and the server's bookkeeping for it, keyed by its token.
@@ -151,10 +157,20 @@ impl ServerHandle {
 }
 
 impl Server {
-    /// Binds the listening socket. Nothing is accepted until [`run`].
+    /// Loads the TLS certificate (with `--tls-cert`) and binds the listening socket. Nothing
+    /// is accepted until [`run`]. A certificate that cannot be used is an error whose inner
+    /// error is a [`TlsError`](crate::tls::TlsError), one line naming the file.
     ///
     /// [`run`]: Server::run
     pub fn bind(config: Config) -> io::Result<Server> {
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(files) => Some(
+                crate::tls::ServerTls::load(&files.cert, &files.key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+            ),
+            None => None,
+        };
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
         let local_addr = listener.local_addr()?;
@@ -167,6 +183,8 @@ impl Server {
             listener: Some(listener),
             local_addr,
             signals: None,
+            #[cfg(feature = "tls")]
+            tls,
             handle: ServerHandle {
                 stop: Arc::new(AtomicBool::new(false)),
                 waker,
@@ -198,9 +216,14 @@ impl Server {
         })
     }
 
-    /// Also stop on SIGINT and SIGTERM (the binary does this; tests use a handle instead).
+    /// Also stop on SIGINT and SIGTERM, and with TLS reload the certificate on SIGHUP (the
+    /// binary does this; tests use a handle instead).
     pub fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            signals.add_signal(SIGHUP)?;
+        }
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -330,14 +353,34 @@ impl Server {
         }
     }
 
-    /// The waker or a signal fired: begin the shutdown if that is what was asked.
+    /// The waker or a signal fired: reload the certificate on SIGHUP, begin the shutdown on
+    /// anything else that asks for it.
     fn check_stop(&mut self, now: Instant) {
-        let signalled = self
-            .signals
-            .as_mut()
-            .is_some_and(|s| s.pending().next().is_some());
-        if signalled || self.handle.stop.load(Ordering::SeqCst) {
+        let mut stop = self.handle.stop.load(Ordering::SeqCst);
+        let pending: Vec<i32> = match &mut self.signals {
+            Some(signals) => signals.pending().collect(),
+            None => Vec::new(),
+        };
+        for signal in pending {
+            match signal {
+                SIGHUP => self.reload_tls(),
+                _ => stop = true,
+            }
+        }
+        if stop {
             self.begin_shutdown(now);
+        }
+    }
+
+    /// SIGHUP: read the certificate and key again. New connections get the new ones; open
+    /// connections keep theirs. A bad file keeps the old certificate (and says why).
+    fn reload_tls(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            match tls.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded for new connections"),
+                Err(e) => warn!("SIGHUP: {e}; still serving the previous certificate"),
+            }
         }
     }
 

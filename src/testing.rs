@@ -120,7 +120,7 @@ impl Write for MockSocket {
 }
 
 impl Socket for MockSocket {
-    fn shutdown_write(&self) -> io::Result<()> {
+    fn shutdown_write(&mut self) -> io::Result<()> {
         self.fin.set(true);
         Ok(())
     }

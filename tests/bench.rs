@@ -43,6 +43,20 @@ fn fanout_at_fixed_rate_delivers_every_message_in_order() {
     assert_eq!(r.faults(), Vec::<String>::new());
 }
 
+/// Text messages (`--text`, the stamp in hex): relayed and checked like binary ones.
+#[test]
+fn fanout_with_text_messages_delivers_every_message() {
+    let server = TestServer::start();
+    let mut o = quick(Scenario::Fanout, &server);
+    (o.clients, o.senders, o.window) = (10, 3, 4);
+    o.kind = bench::stamp::MessageKind::Text;
+    let r = bench::run(&o).expect("run");
+    assert!(r.sent > 0);
+    assert_eq!(r.received, r.sent * 9);
+    assert_eq!(r.malformed, 0, "every text stamp read back");
+    assert_eq!(r.faults(), Vec::<String>::new());
+}
+
 /// Closed-loop fan-out where every client sends: the window keeps going, nothing is lost.
 #[test]
 fn fanout_closed_loop_with_every_client_sending_loses_nothing() {
@@ -130,7 +144,7 @@ fn ramp_passes_each_step_under_the_limit() {
     let clients: Vec<usize> = r.steps.iter().map(|s| s.clients).collect();
     assert_eq!(clients, [10, 20]);
     assert!(
-        r.steps.iter().all(|s| s.passed && s.lost == 0),
+        r.steps.iter().all(|s| s.passed() && s.lost == 0),
         "{:?}",
         r.steps
     );
@@ -150,4 +164,43 @@ fn refused_connections_are_counted_as_errors() {
     assert_eq!(r.connected, 0);
     assert_eq!(r.errors(), 3);
     assert_eq!(r.failures[0].kind, "connect");
+}
+
+/// `chatloop bench compare` end to end, on a tiny plan: two servers (the chatloop binary under
+/// two names) through every phase, and every file written: the raw lines, the summary with
+/// its targets, the four charts.
+#[test]
+fn compare_runs_every_phase_and_writes_every_file() {
+    use bench::compare::{self, Plan, Shape};
+    let out = std::env::temp_dir().join(format!("chatloop-compare-{}", std::process::id()));
+    let start = format!(
+        "{} serve --listen 127.0.0.1:{{port}} --log-level warn",
+        env!("CARGO_BIN_EXE_chatloop")
+    );
+    let mut plan = Plan::quick(vec!["chatloop".into(), "again".into()], start);
+    let shape = Shape {
+        clients: 10,
+        senders: 2,
+    };
+    let short = (Duration::from_millis(100), Duration::from_millis(300));
+    (plan.shapes, plan.windows, plan.latency_shape) = (vec![shape], vec![1, 4], shape);
+    (plan.sweep_time, plan.fanout_time, plan.step_time) = (short, short, short);
+    plan.loads = vec![1e3, 2e3];
+    (
+        plan.ramp.clients,
+        plan.ramp.step,
+        plan.ramp.senders,
+        plan.ramp.time,
+    ) = (20, 10, 2, short);
+    plan.out = out.clone();
+    let md = compare::run(&plan).expect("compare");
+    let raw = std::fs::read_to_string(out.join("compare.jsonl")).unwrap();
+    // 2 windows + 1 round + 2 loads (at most) + 1 ramp, for each of 2 servers.
+    assert!((10..=12).contains(&raw.lines().count()), "{raw}");
+    assert!(md.contains("| 10×2 | again |"), "{md}");
+    assert!(md.contains("## Targets"), "{md}");
+    for chart in ["fanout.svg", "windows.svg", "latency.svg", "ramp.svg"] {
+        assert!(out.join(chart).exists(), "{chart}");
+    }
+    std::fs::remove_dir_all(&out).unwrap();
 }

@@ -44,18 +44,24 @@ fn missing() -> Option<String> {
 /// ends with "<name>: all checks passed". What it printed is shown with `--nocapture`: every
 /// check, and the figures (`# …` lines).
 fn run_scenario(scenario: &str) {
+    run_against(scenario, &TestServer::start(), &[]);
+}
+
+/// Runs `tests/browser/<scenario>` against `server` (http or https), with `env` set.
+fn run_against(scenario: &str, server: &TestServer, env: &[(&str, &Path)]) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(what) = missing() {
         missing_tool(&what);
     }
-    let server = TestServer::start();
-    let url = format!("http://{}/kitchen", server.addr);
+    let scheme = if server.secure { "https" } else { "http" };
+    let url = format!("{scheme}://{}/kitchen", server.addr);
     let run = run_within(
         Command::new("node")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .arg(Path::new("tests/browser").join(scenario))
             .arg(&url)
-            .arg(env!("CARGO_BIN_EXE_chatloop")),
+            .arg(env!("CARGO_BIN_EXE_chatloop"))
+            .envs(env.iter().copied()),
         DEADLINE,
     );
     let Some(status) = run.status else {
@@ -108,4 +114,15 @@ fn page_stays_responsive_in_a_burst_and_keeps_a_readers_place() {
 #[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
 fn page_fits_a_phone_and_a_desktop_in_light_and_dark() {
     run_scenario("layout_test.mjs");
+}
+
+/// The page over https chats over wss:// with another page and with `chatloop connect
+/// wss://` (the certificate signed by a CA made in the test).
+#[cfg(feature = "tls")]
+#[test]
+#[ignore = "needs Chromium, node and playwright-core (scripts/setup-test-deps.sh)"]
+fn page_over_https_chats_over_wss() {
+    let pki = common::TestPki::new("browser");
+    let server = TestServer::tls(&pki, |_| {});
+    run_against("tls_test.mjs", &server, &[("CHATLOOP_CA", &pki.ca())]);
 }

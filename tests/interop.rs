@@ -1,8 +1,9 @@
 //! Real clients from other ecosystems against the chat server: Python's `websockets` and
 //! Node's `ws`, the libraries most browser-less WebSocket code is written with.
 //!
-//! Each test starts a server in-process (tuned for its scenario), runs one client script from
-//! `tests/clients/` as a subprocess with the server's URL, and checks that the script exited 0
+//! Each test starts a server in-process (tuned for its scenario; for the `…_over_wss` tests
+//! serving TLS with a certificate from a CA made in the test), runs one client script from
+//! `tests/clients/` as a subprocess with the server's URL (and that CA), and checks that the script exited 0
 //! within [`SCRIPT_TIMEOUT`] and printed every expected `ok - …` line. The scripts make the
 //! assertions that need the client library (what arrives where, Pongs, close codes); this file
 //! makes sure they ran and passed.
@@ -12,9 +13,12 @@
 //! from its lockfile) and `scripts/test.sh` then runs these with `--ignored`. Run without its
 //! client, a test fails.
 
+// The `…_over_wss` tests need TLS; the tool tests run in the default build, which has it.
+#![cfg(feature = "tls")]
+
 mod common;
 
-use common::{missing_tool, run_within, TestServer};
+use common::{missing_tool, run_within, TestPki, TestServer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -48,15 +52,18 @@ impl Scenario {
         }
     }
 
-    /// A chat server set up for this scenario.
-    fn server(self) -> TestServer {
+    /// A chat server set up for this scenario, serving TLS with `pki`'s certificate if given.
+    fn server(self, pki: Option<&TestPki>) -> TestServer {
+        let tls = pki.map(TestPki::files);
         match self {
-            Scenario::Relay => TestServer::start(),
+            Scenario::Relay => TestServer::with(|c| c.tls = tls),
             Scenario::Big => TestServer::with(|c| {
+                c.tls = tls;
                 c.max_message_bytes = 2 << 20;
                 c.max_queue_bytes = 4 << 20;
             }),
             Scenario::Keepalive => TestServer::with(|c| {
+                c.tls = tls;
                 c.ping_interval = Duration::from_millis(200);
                 c.idle_timeout = Duration::from_secs(1);
             }),
@@ -122,13 +129,16 @@ fn node() -> Option<PathBuf> {
     (ws.is_file() && succeeds(Command::new(&node).arg("--version"))).then_some(node)
 }
 
-/// Runs `program script URL SCENARIO` against a fresh server and checks its verdict.
-fn run_client(program: &Path, script: &str, scenario: Scenario) {
-    let server = scenario.server();
+/// Runs `program script URL SCENARIO [CA]` against a fresh server (over wss:// with `tls`)
+/// and checks its verdict.
+fn run_client(program: &Path, script: &str, scenario: Scenario, tls: bool) {
+    let pki = tls.then(|| TestPki::new(scenario.name()));
+    let server = scenario.server(pki.as_ref());
     let run = run_within(
         Command::new(program)
             .arg(repo().join("tests/clients").join(script))
             .args([server.url(""), scenario.name().to_owned()])
+            .args(pki.as_ref().map(TestPki::ca))
             .current_dir(repo())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONUNBUFFERED", "1"),
@@ -166,13 +176,25 @@ fn run_client(program: &Path, script: &str, scenario: Scenario) {
 /// Runs a Python `websockets` scenario; fails if that client is not installed.
 fn python_client(scenario: Scenario) {
     let py = python().unwrap_or_else(|| missing_tool("a Python with `websockets` >= 13"));
-    run_client(&py, "chat_test.py", scenario);
+    run_client(&py, "chat_test.py", scenario, false);
+}
+
+/// Runs a Python `websockets` scenario over wss://, its ssl context trusting the test CA.
+fn python_client_over_wss(scenario: Scenario) {
+    let py = python().unwrap_or_else(|| missing_tool("a Python with `websockets` >= 13"));
+    run_client(&py, "chat_test.py", scenario, true);
 }
 
 /// Runs a Node `ws` scenario; fails if that client is not installed.
 fn node_client(scenario: Scenario) {
     let node = node().unwrap_or_else(|| missing_tool("`node` with `ws` in tests/clients"));
-    run_client(&node, "chat_test.mjs", scenario);
+    run_client(&node, "chat_test.mjs", scenario, false);
+}
+
+/// Runs a Node `ws` scenario over wss://, trusting the test CA.
+fn node_client_over_wss(scenario: Scenario) {
+    let node = node().unwrap_or_else(|| missing_tool("`node` with `ws` in tests/clients"));
+    run_client(&node, "chat_test.mjs", scenario, true);
 }
 
 /// Python `websockets`: relay to the others only, room isolation, Ping/Pong, Close 1000.
@@ -215,4 +237,32 @@ fn node_ws_relays_a_one_megabyte_message() {
 #[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
 fn node_ws_answers_server_pings_and_stays_open() {
     node_client(Scenario::Keepalive);
+}
+
+/// Python `websockets` over wss://: relay, rooms, Ping/Pong and Close through TLS.
+#[test]
+#[ignore = "needs Python websockets (scripts/setup-test-deps.sh)"]
+fn python_websockets_relays_over_wss() {
+    python_client_over_wss(Scenario::Relay);
+}
+
+/// Python `websockets` over wss://: 1 MiB messages, many TLS records each, arrive intact.
+#[test]
+#[ignore = "needs Python websockets (scripts/setup-test-deps.sh)"]
+fn python_websockets_relays_a_one_megabyte_message_over_wss() {
+    python_client_over_wss(Scenario::Big);
+}
+
+/// Node `ws` over wss://: relay, rooms, Ping/Pong and Close through TLS.
+#[test]
+#[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
+fn node_ws_relays_over_wss() {
+    node_client_over_wss(Scenario::Relay);
+}
+
+/// Node `ws` over wss://: the server's Pings keep a silent TLS client open.
+#[test]
+#[ignore = "needs Node ws (scripts/setup-test-deps.sh)"]
+fn node_ws_answers_server_pings_over_wss() {
+    node_client_over_wss(Scenario::Keepalive);
 }

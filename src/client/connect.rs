@@ -1,7 +1,9 @@
 //! Getting connected: the connection's states, a non-blocking connect to each address in
-//! turn, and tungstenite's client handshake, resumed on each readiness until it is done.
+//! turn, for `wss://` the TLS handshake, and tungstenite's client handshake, each resumed on
+//! readiness until it is done.
 
 use super::{Client, SOCKET};
+use crate::stream::Stream;
 use mio::net::TcpStream;
 use mio::Interest;
 use std::io::{self, IsTerminal};
@@ -24,10 +26,35 @@ pub(super) enum Link {
         /// Where it is connecting, for the error message.
         addr: SocketAddr,
     },
+    /// `wss://`: the TLS handshake is under way (the stream is `Stream::TlsClient`); the
+    /// WebSocket handshake follows it.
+    #[cfg(feature = "tls")]
+    Securing(Stream),
     /// The opening handshake is half done; resumed on readiness.
-    Handshake(Box<MidHandshake<ClientHandshake<TcpStream>>>),
+    Handshake(Box<MidHandshake<ClientHandshake<Stream>>>),
     /// Upgraded: messages flow both ways.
-    Open(Box<WebSocket<TcpStream>>),
+    Open(Box<WebSocket<Stream>>),
+}
+
+/// What a `wss://` connection needs: rustls's client configuration (the system's roots and
+/// `--ca`) and the name the server's certificate must carry.
+#[cfg(feature = "tls")]
+pub(super) struct Secure {
+    /// Shared by every connection attempt (one per resolved address).
+    config: std::sync::Arc<rustls::ClientConfig>,
+    /// The URL's host.
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+#[cfg(feature = "tls")]
+impl Secure {
+    /// Reads the trusted roots; `host` is the URL's host.
+    pub(super) fn new(host: &str, ca: Option<&std::path::Path>) -> io::Result<Secure> {
+        let config = crate::tls::client_config(ca).map_err(io::Error::other)?;
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::other(format!("'{host}': {e}")))?;
+        Ok(Secure { config, name })
+    }
 }
 
 /// `cannot connect to 127.0.0.1:1234: Connection refused (os error 111)`.
@@ -79,13 +106,20 @@ impl Client {
                     return Ok(None);
                 }
                 let _ = stream.set_nodelay(true); // chat lines are small: send each at once
-                let request = self
-                    .url
-                    .as_str()
-                    .into_client_request()
+                #[cfg(feature = "tls")]
+                if let Some(secure) = &self.tls {
+                    let tls = crate::tls::TlsStream::client(
+                        stream,
+                        secure.config.clone(),
+                        secure.name.clone(),
+                    )
                     .map_err(io::Error::other)?;
-                self.resume(tungstenite::client(request, stream), now)
+                    return self.secure(Stream::TlsClient(Box::new(tls)), now);
+                }
+                self.upgrade(Stream::Plain(stream), now)
             }
+            #[cfg(feature = "tls")]
+            Link::Securing(stream) => self.secure(stream, now),
             Link::Handshake(mid) => self.resume(mid.handshake(), now),
             Link::Open(ws) => {
                 self.link = Link::Open(ws);
@@ -94,15 +128,38 @@ impl Client {
         }
     }
 
+    /// Drives the TLS handshake as far as the socket allows; once it is done, the WebSocket
+    /// handshake starts over it.
+    #[cfg(feature = "tls")]
+    fn secure(&mut self, mut stream: Stream, now: Instant) -> io::Result<Option<ExitCode>> {
+        let done = match &mut stream {
+            Stream::TlsClient(tls) => tls.handshake(),
+            _ => Ok(true),
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake failed: {e}")))?;
+        if !done {
+            self.link = Link::Securing(stream);
+            return Ok(None);
+        }
+        self.upgrade(stream, now)
+    }
+
+    /// Starts tungstenite's client handshake (the upgrade request) over a connected stream.
+    fn upgrade(&mut self, stream: Stream, now: Instant) -> io::Result<Option<ExitCode>> {
+        let request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(io::Error::other)?;
+        self.resume(tungstenite::client(request, stream), now)
+    }
+
     /// Takes the handshake's latest result: done, still waiting, or failed.
     fn resume(
         &mut self,
         result: Result<
-            (
-                WebSocket<TcpStream>,
-                tungstenite::handshake::client::Response,
-            ),
-            HandshakeError<ClientHandshake<TcpStream>>,
+            (WebSocket<Stream>, tungstenite::handshake::client::Response),
+            HandshakeError<ClientHandshake<Stream>>,
         >,
         now: Instant,
     ) -> io::Result<Option<ExitCode>> {

@@ -8,8 +8,8 @@
 //!
 //! ```text
 //!  resolve (blocking DNS, before the loop)
-//!     │
-//!     ▼      WRITABLE: take_error, peer_addr              101 Switching Protocols
+//!     │                                  wss:// only: Securing (the TLS handshake)
+//!     ▼      WRITABLE: take_error, peer_addr   ╷          101 Switching Protocols
 //!  Connecting ──────────────────────────────▶ Handshake ─────────────────────────▶ Open
 //!     │ refused: try the next address          │ WouldBlock: Interrupted(mid),     │
 //!     ▼                                        │ wait for readiness, resume        │
@@ -20,7 +20,7 @@
 //! ```
 //!
 //! The handshake is tungstenite's own client ([`tungstenite::client()`]) over a non-blocking
-//! [`mio::net::TcpStream`]: when the socket would block, tungstenite hands back the half-done
+//! [`Stream`](crate::stream::Stream) (the TCP socket, or TLS over it for `wss://`): when the socket would block, tungstenite hands back the half-done
 //! handshake as [`HandshakeError::Interrupted`], and we resume it on the next readiness
 //! (`connect.rs`). Writing the request and parsing the 101 ourselves would repeat what
 //! tungstenite already checks (RFC 6455 §4.1: status 101, `Upgrade`, `Connection`,
@@ -79,12 +79,18 @@ const EXIT_INTERRUPTED: u8 = 130;
 /// Connects, runs the loop until the connection ends, and says how the program should exit.
 /// Errors (`Err`) are printed by `main` as `error: …` with exit status 1.
 pub fn run(cfg: ClientConfig) -> io::Result<ExitCode> {
-    let hostport = options::check_url(&cfg.url).map_err(io::Error::other)?;
+    let endpoint = options::check_url(&cfg.url).map_err(io::Error::other)?;
+    let hostport = &endpoint.host_port;
     // Name resolution blocks; it happens once, before the loop has anything else to do.
     let addrs: Vec<SocketAddr> = hostport
         .to_socket_addrs()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {hostport}: {e}")))?
         .collect();
+    #[cfg(feature = "tls")]
+    let tls = match endpoint.secure {
+        true => Some(connect::Secure::new(&endpoint.host, cfg.ca.as_deref())?),
+        false => None,
+    };
     let poll = Poll::new()?;
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     poll.registry()
@@ -93,6 +99,8 @@ pub fn run(cfg: ClientConfig) -> io::Result<ExitCode> {
     let mut client = Client {
         poll,
         link: Link::Idle,
+        #[cfg(feature = "tls")]
+        tls,
         addrs: addrs.into_iter(),
         last_error: None,
         url: cfg.url.clone(),
@@ -147,6 +155,9 @@ struct Client {
     poll: Poll,
     /// The connection.
     link: Link,
+    /// For `wss://`: what every connection attempt's TLS needs.
+    #[cfg(feature = "tls")]
+    tls: Option<connect::Secure>,
     /// Addresses not tried yet (a name may resolve to IPv6 and IPv4; the server may listen on one).
     addrs: std::vec::IntoIter<SocketAddr>,
     /// Why the last address failed, reported if none is left.

@@ -6,6 +6,7 @@
 
 use crate::cli::{parse_time, Args, UsageError};
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `chatloop connect --help`.
@@ -18,9 +19,13 @@ standard error. At the end of input, waits --wait for replies, then closes (code
 
   chatloop connect ws://127.0.0.1:1234/kitchen --name ada
   printf 'hello\\n' | chatloop connect ws://127.0.0.1:1234/
+  chatloop connect wss://chat.example/kitchen
+  chatloop connect wss://192.168.1.20:1234/ --ca board.pem
 
 Options:
   --name NAME     send each line as 'NAME: line', as the browser page does
+  --ca FILE       wss://: also trust the certificates in this PEM file (a self-signed
+                  server's certificate, or a private CA) [default: the system's roots]
   --wait TIME     after the end of input, how long to wait for replies before closing
                   [default: 0s from a terminal, 1s otherwise]
   -h, --help      print this help
@@ -44,8 +49,11 @@ pub enum ConnectCommand {
 /// The options of `chatloop connect`.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The server's URL, `ws://host:port/room`; checked by [`ClientConfig::from_args`].
+    /// The server's URL, `ws://host:port/room` or `wss://…`; checked by
+    /// [`ClientConfig::from_args`].
     pub url: String,
+    /// For `wss://`: more certificates to trust, from a PEM file (`--ca`).
+    pub ca: Option<PathBuf>,
     /// Prefix for every line sent (`NAME: line`), like the browser page's nickname.
     pub name: Option<String>,
     /// After the end of input: time to wait for replies before closing.
@@ -56,11 +64,12 @@ impl ClientConfig {
     /// Parses `chatloop connect`'s arguments (without the subcommand itself).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<ConnectCommand, UsageError> {
         let mut args = Args::new(args);
-        let (mut name, mut wait) = (None, None);
+        let (mut name, mut wait, mut ca) = (None, None, None);
         while let Some(flag) = args.next_flag()? {
             match flag.as_str() {
                 "--name" => name = Some(args.value(&flag, parse_name)?),
                 "--wait" => wait = Some(args.value(&flag, parse_time)?),
+                "--ca" => ca = Some(args.value(&flag, |v| Ok(PathBuf::from(v)))?),
                 "-h" | "--help" => return Ok(ConnectCommand::Help),
                 _ => {
                     return Err(UsageError(format!(
@@ -85,7 +94,12 @@ impl ClientConfig {
         } else {
             Duration::from_secs(1)
         });
-        Ok(ConnectCommand::Run(ClientConfig { url, name, wait }))
+        Ok(ConnectCommand::Run(ClientConfig {
+            url,
+            ca,
+            name,
+            wait,
+        }))
     }
 }
 
@@ -97,19 +111,40 @@ fn parse_name(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-/// Checks the URL the way the client will use it; returns `host:port`.
-pub(super) fn check_url(url: &str) -> Result<String, String> {
+/// Where a URL points, as the client uses it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Endpoint {
+    /// `host:port`, to resolve.
+    pub(super) host_port: String,
+    /// The host alone (no brackets for IPv6): the name the server's certificate must carry.
+    pub(super) host: String,
+    /// `wss://`: TLS under the WebSocket.
+    pub(super) secure: bool,
+}
+
+/// Checks the URL the way the client will use it.
+pub(super) fn check_url(url: &str) -> Result<Endpoint, String> {
     let uri: tungstenite::http::Uri = url.parse().map_err(|e| format!("{e}"))?;
-    match uri.scheme_str() {
-        Some("ws") => {}
+    // RFC 6455 §3: the default port of ws:// is 80, of wss:// 443.
+    let (secure, default_port) = match uri.scheme_str() {
+        Some("ws") => (false, 80),
+        Some("wss") if cfg!(feature = "tls") => (true, 443),
         Some("wss") => {
-            return Err("wss:// needs TLS, which chatloop does not speak; use ws://".into())
+            return Err(
+                "wss:// needs TLS: this chatloop was built without the `tls` feature".into(),
+            )
         }
-        _ => return Err("expected ws://HOST:PORT/ROOM".into()),
-    }
+        _ => return Err("expected ws://HOST:PORT/ROOM or wss://…".into()),
+    };
     let host = uri.host().filter(|h| !h.is_empty()).ok_or("no host")?;
-    // RFC 6455 §3: the default port of ws:// is 80.
-    Ok(format!("{host}:{}", uri.port_u16().unwrap_or(80)))
+    Ok(Endpoint {
+        host_port: format!("{host}:{}", uri.port_u16().unwrap_or(default_port)),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        secure,
+    })
 }
 
 #[cfg(test)]
@@ -138,15 +173,22 @@ mod tests {
         assert_eq!(c.wait, Duration::from_millis(250));
     }
 
-    /// The URL check gives host:port, with ws://'s default port 80.
+    /// The URL check gives host:port, with ws://'s default port 80 and wss://'s 443.
     #[test]
     fn url_check_gives_host_and_port() {
-        assert_eq!(check_url("ws://127.0.0.1:1234/").unwrap(), "127.0.0.1:1234");
-        assert_eq!(
-            check_url("ws://example.org/room").unwrap(),
-            "example.org:80"
-        );
-        assert_eq!(check_url("ws://[::1]:9/").unwrap(), "[::1]:9");
+        let host_port = |url| check_url(url).unwrap().host_port;
+        assert_eq!(host_port("ws://127.0.0.1:1234/"), "127.0.0.1:1234");
+        assert_eq!(host_port("ws://example.org/room"), "example.org:80");
+        assert_eq!(host_port("ws://[::1]:9/"), "[::1]:9");
+        #[cfg(feature = "tls")]
+        {
+            let secure = check_url("wss://[::1]/").unwrap();
+            assert_eq!(
+                (secure.host_port.as_str(), secure.host.as_str()),
+                ("[::1]:443", "::1")
+            );
+            assert!(secure.secure);
+        }
     }
 
     /// Bad URLs, names and arguments are usage errors that say what is wrong.
@@ -155,7 +197,8 @@ mod tests {
         let err = |args: &[&str]| parse(args).unwrap_err().0;
         assert!(err(&[]).contains("needs a URL"));
         assert!(err(&["http://h/"]).contains("expected ws://"));
-        assert!(err(&["wss://h/"]).contains("TLS"));
+        #[cfg(not(feature = "tls"))]
+        assert!(err(&["wss://h/"]).contains("tls"));
         assert!(err(&["ws://"]).contains("bad URL"));
         assert!(err(&["ws://h/", "ws://i/"]).contains("unexpected argument"));
         assert!(err(&["ws://h/", "--name", " "]).contains("--name"));

@@ -6,6 +6,7 @@ use super::{Conn, Outcome, Phase, Sent, Socket};
 use crate::outbox::Meter;
 use bytes::Bytes;
 use log::warn;
+use std::io;
 use std::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -78,7 +79,17 @@ impl<S: Socket> Conn<S> {
         if self.is_closed() {
             return 0;
         }
-        let written = match self.outbox.write_to(&mut self.socket) {
+        let written = match self.outbox.write_to(&mut self.socket).and_then(|n| {
+            // Bytes the socket layer still holds (TLS ciphertext the kernel did not take):
+            // push them too; `WouldBlock` only means they wait for the next WRITABLE event.
+            match self.socket.holds_output() {
+                true => match self.socket.flush() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+                    other => other.map(|()| n),
+                },
+                false => Ok(n),
+            }
+        }) {
             Ok(0) => 0,
             Ok(n) => {
                 self.stalled_since = Some(now);
@@ -89,7 +100,7 @@ impl<S: Socket> Conn<S> {
                 return 0;
             }
         };
-        if !self.outbox.is_empty() {
+        if !self.outbox.is_empty() || self.socket.holds_output() {
             return written;
         }
         self.stalled_since = None;

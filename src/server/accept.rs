@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::http::Status;
 use crate::hub::ConnId;
+use crate::stream::Stream;
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 use std::collections::HashMap;
@@ -141,7 +142,16 @@ impl Server {
                 continue;
             }
             debug!("conn={id} accepted from {peer}");
-            let conn = Conn::new(id, socket, now, &self.config, self.meter.clone());
+            // With TLS the handshake happens inside the connection's first reads, within its
+            // --handshake-timeout like the request head that follows it.
+            #[cfg(feature = "tls")]
+            let stream = match &self.tls {
+                Some(tls) => Stream::Tls(Box::new(tls.wrap(socket))),
+                None => Stream::Plain(socket),
+            };
+            #[cfg(not(feature = "tls"))]
+            let stream = Stream::Plain(socket);
+            let conn = Conn::new(id, stream, now, &self.config, self.meter.clone());
             entry.insert(Slot::new(conn, peer.ip()));
         }
     }

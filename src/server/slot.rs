@@ -8,8 +8,8 @@
 use super::Server;
 use crate::conn::{Conn, Outcome};
 use crate::hub::{ConnId, RoomId};
+use crate::stream::Stream;
 use log::{debug, warn};
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -18,7 +18,7 @@ use std::time::Instant;
 /// One connection and the server's bookkeeping for it.
 pub(super) struct Slot {
     /// The connection: its socket, phase and outbox.
-    pub(super) conn: Conn<TcpStream>,
+    pub(super) conn: Conn<Stream>,
     /// The client's address, for `--max-per-ip`.
     pub(super) peer: IpAddr,
     /// The room, once upgraded (the hub's list of members says the same, the other way).
@@ -43,7 +43,7 @@ pub(super) struct Marks {
 
 impl Slot {
     /// A just-accepted connection from `peer`.
-    pub(super) fn new(conn: Conn<TcpStream>, peer: IpAddr) -> Slot {
+    pub(super) fn new(conn: Conn<Stream>, peer: IpAddr) -> Slot {
         Slot {
             conn,
             peer,

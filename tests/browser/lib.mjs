@@ -22,7 +22,7 @@ if (!pageUrl || !chatloop) {
   process.exit(2);
 }
 export { pageUrl, chatloop };
-export const wsUrl = (url) => url.replace(/^http:/, "ws:");
+export const wsUrl = (url) => url.replace(/^http(s?):/, "ws$1:");
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const children = [];
@@ -129,7 +129,8 @@ export async function say(page, text) {
  * Runs `scenario(context)` in a fresh headless Chromium profile and reports; always cleans up
  * (children, browser, profile). Exit status 1 and the stack on any failure.
  */
-export async function run(name, scenario, { viewport = { width: 560, height: 340 } } = {}) {
+export async function run(name, scenario,
+  { viewport = { width: 560, height: 340 }, ignoreHTTPSErrors = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), "chatloop-chromium-"));
   let context;
   try {
@@ -137,6 +138,8 @@ export async function run(name, scenario, { viewport = { width: 560, height: 340
       executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
       headless: true,
       viewport,
+      // For a server whose certificate a test CA signed: the page and its wss:// socket.
+      ignoreHTTPSErrors,
       args: [
         "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -1,7 +1,8 @@
 // Drives a chatloop chat server with Node's `ws` client.
 //
 // Run by tests/interop.rs, which starts the server and checks the exit status and the "ok"
-// lines printed here. Usage: node chat_test.mjs ws://127.0.0.1:PORT SCENARIO
+// lines printed here. Usage: node chat_test.mjs ws://127.0.0.1:PORT SCENARIO [CA_FILE]
+// With wss:// and CA_FILE, the clients speak TLS and trust that CA only.
 //
 // Scenarios (each expects a server configured for it, see tests/interop.rs):
 //   relay      three clients in /a, two in /b: text and binary reach the others in the same
@@ -11,6 +12,7 @@
 //   keepalive  the server Pings a silent client (ping interval 200 ms) and, since `ws`
 //              answers with Pongs by itself, keeps it open past the 1 s idle timeout
 
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 
 // How long "nothing arrives" is watched for; the server relays within a millisecond or two.
@@ -41,7 +43,7 @@ function within(ms, what, promise) {
 // Close it got from the server.
 class Client {
   constructor(url) {
-    this.ws = new WebSocket(url);
+    this.ws = new WebSocket(url, TLS);
     this.inbox = [];
     this.waiters = [];
     this.pings = 0;
@@ -154,7 +156,9 @@ async function keepalive(base) {
   }
 }
 
-const [base, scenario] = process.argv.slice(2);
+const [base, scenario, caFile] = process.argv.slice(2);
+// For wss://: trust the test CA only (Node's own roots are replaced, not added to).
+const TLS = caFile ? { ca: readFileSync(caFile) } : {};
 const scenarios = { relay, big, keepalive };
 const started = Date.now();
 try {

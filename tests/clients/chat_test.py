@@ -1,7 +1,8 @@
 """Drives a chatloop chat server with Python's `websockets` client (its threaded API).
 
 Run by tests/interop.rs, which starts the server and checks the exit status and the "ok"
-lines printed here. Usage: chat_test.py ws://127.0.0.1:PORT SCENARIO
+lines printed here. Usage: chat_test.py ws://127.0.0.1:PORT SCENARIO [CA_FILE]
+With wss:// and CA_FILE, the clients speak TLS and trust that CA only.
 
 Scenarios (each expects a server configured for it, see tests/interop.rs):
   relay      three clients in /a, two in /b: text and binary reach the others in the same
@@ -14,6 +15,7 @@ Scenarios (each expects a server configured for it, see tests/interop.rs):
 
 import contextlib
 import logging
+import ssl
 import sys
 import time
 
@@ -23,6 +25,8 @@ from websockets.sync.client import connect
 QUIET = 0.3
 # Every wait is bounded so the script cannot hang (the Rust test also kills it after 60 s).
 WAIT = 5
+# For wss://: an ssl context that trusts the test CA only (set in main from CA_FILE).
+TLS = None
 
 
 def check(condition, what):
@@ -36,6 +40,8 @@ def client(clients, base, path, **kwargs):
     """A connection to `base + path`, closed by the `clients` ExitStack if still open."""
     # No keepalive pings of the client's own: the server's pings are what is under test, and
     # the relay checks want no surprise frames.
+    if TLS is not None:
+        kwargs["ssl"] = TLS
     return clients.enter_context(
         connect(base + path, ping_interval=None, open_timeout=WAIT, **kwargs))
 
@@ -139,7 +145,10 @@ def keepalive(clients, base):
 
 
 def main():
+    global TLS
     base, scenario = sys.argv[1], sys.argv[2]
+    if len(sys.argv) > 3:
+        TLS = ssl.create_default_context(cafile=sys.argv[3])
     started = time.monotonic()
     with contextlib.ExitStack() as clients:
         {"relay": relay, "big": big, "keepalive": keepalive}[scenario](clients, base)

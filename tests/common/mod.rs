@@ -4,7 +4,8 @@
 //! - `wire.rs`: raw sockets, hand-built client frames, the `101` reader;
 //! - `process.rs`: the `chatloop` binary as a child process, and client programs run to
 //!   their end;
-//! - `wait.rs`: waiting for a state with a deadline, never a blind sleep.
+//! - `wait.rs`: waiting for a state with a deadline, never a blind sleep;
+//! - `pki.rs`: a certificate authority and a server certificate made in the test (`wss://`).
 //!
 //! ## Tests that need an outside tool
 //!
@@ -18,11 +19,16 @@
 
 #![allow(dead_code)] // each test file uses a different part of this helper
 
+#[cfg(feature = "tls")]
+mod pki;
 mod process;
 mod wait;
 mod wire;
 
 // Each test file uses some of these; the rest would be "unused" in that file's crate.
+#[cfg(feature = "tls")]
+#[allow(unused_imports)]
+pub use pki::TestPki;
 #[allow(unused_imports)]
 pub use process::{run_within, Finished, ServerProcess};
 #[allow(unused_imports)]
@@ -44,6 +50,8 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct TestServer {
     /// Where it listens (an ephemeral port on loopback).
     pub addr: SocketAddr,
+    /// It serves TLS (`wss://`, `https://`).
+    pub secure: bool,
     handle: ServerHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -62,6 +70,7 @@ impl TestServer {
         };
         tweak(&mut config);
         config.validate().expect("test config is valid");
+        let secure = config.tls.is_some();
         // The server is single-threaded by design (it is not `Send`): build it in its thread
         // and send back what the test needs.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -73,14 +82,27 @@ impl TestServer {
         let (addr, handle) = rx.recv().expect("server started");
         TestServer {
             addr,
+            secure,
             handle,
             thread: Some(thread),
         }
     }
 
-    /// `ws://127.0.0.1:PORT{path}`.
+    #[cfg(feature = "tls")]
+    /// A chat server on `127.0.0.1:0` that serves TLS with `pki`'s certificate, after
+    /// `tweak` adjusts the default config.
+    pub fn tls(pki: &TestPki, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::with(|c| {
+            c.tls = Some(pki.files());
+            tweak(c);
+        })
+    }
+
+    /// `ws://127.0.0.1:PORT{path}`, or `wss://…` for a TLS server (its test certificate
+    /// names 127.0.0.1 as well as localhost).
     pub fn url(&self, path: &str) -> String {
-        format!("ws://{}{}", self.addr, path)
+        let scheme = if self.secure { "wss" } else { "ws" };
+        format!("{scheme}://{}{}", self.addr, path)
     }
 
     /// Shuts the server down and waits for `run` to return; returns its result.
@@ -113,7 +135,7 @@ pub fn connect(server: &TestServer, path: &str) -> WebSocket<TcpStream> {
 }
 
 /// Reads the next data message, skipping pings/pongs; panics on timeout or close.
-pub fn recv(ws: &mut WebSocket<TcpStream>) -> Message {
+pub fn recv<S: io::Read + io::Write>(ws: &mut WebSocket<S>) -> Message {
     loop {
         match ws.read().expect("read") {
             Message::Ping(_) | Message::Pong(_) => continue,
@@ -137,7 +159,7 @@ pub fn assert_silent(ws: &mut WebSocket<TcpStream>, wait: Duration) {
 }
 
 /// Reads until the server's Close arrives and returns its code (as a number).
-pub fn expect_close(ws: &mut WebSocket<TcpStream>) -> u16 {
+pub fn expect_close<S: io::Read + io::Write>(ws: &mut WebSocket<S>) -> u16 {
     loop {
         match ws.read() {
             Ok(Message::Close(Some(frame))) => return frame.code.into(),

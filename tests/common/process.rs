@@ -43,7 +43,7 @@ impl ServerProcess {
     }
 
     /// Starts `command` (a server, or a shell that `exec`s one) and waits for the line
-    /// "listening on ws://ADDR/" on its stderr. The rest of its log is drained by a thread,
+    /// "listening on ws://ADDR/" (or wss://) on its stderr. The rest of its log is drained by a thread,
     /// so a full pipe can never block the server.
     fn start(mut command: Command) -> ServerProcess {
         let mut child = command
@@ -59,8 +59,11 @@ impl ServerProcess {
                 .lines()
                 .map_while(Result::ok)
             {
-                if let Some(rest) = line.split("listening on ws://").nth(1) {
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest
+                        .trim_start_matches("wss://")
+                        .trim_start_matches("ws://");
+                    let _ = tx.send(addr.trim_end_matches('/').to_owned());
                 }
             }
         });

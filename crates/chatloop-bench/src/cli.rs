@@ -8,13 +8,15 @@
 //! `chatloop bench --clients 50 ramp`.
 
 use crate::options::{Options, Scenario};
+use crate::stamp::MessageKind;
 use crate::units;
 use std::fmt;
 use std::io;
 
 /// `chatloop bench --help`.
 pub const USAGE: &str = "\
-Usage: chatloop bench SCENARIO --url ws://HOST:PORT/ROOM [OPTIONS]
+Usage: chatloop bench SCENARIO --url ws[s]://HOST:PORT/ROOM [OPTIONS]
+       chatloop bench compare --servers … --start … (see 'chatloop bench compare --help')
 
 Load-tests a WebSocket chat or echo server from one thread (one mio loop, thousands of
 connections). Scenarios:
@@ -28,10 +30,14 @@ connections). Scenarios:
             --duration; stop when p95 latency passes --limit. Reports the largest passing step.
 
 Options:
-  --url URL               server and room, ws:// only [default: ws://127.0.0.1:1234/]
+  --url URL               server and room, ws:// or wss:// [default: ws://127.0.0.1:1234/]
+  --ca FILE               wss://: also trust the certificates in this PEM file (a
+                          self-signed server, a test CA) [default: the system's roots]
   --clients N             connections (ramp: the most to try) [default: 100; ramp: 10000]
   --senders N             fanout/ramp: clients that send [default: 1]
-  --size BYTES            message size, at least 16 [default: 64]
+  --size BYTES            message size, at least 16 (--text: 32) [default: 64]
+  --text                  send Text messages, the stamp in hex (for servers that relay only
+                          text, like Qt's simplechat) [default: binary]
   --rate N                fanout/ramp: messages/s per sender [fanout default: closed loop;
                           ramp default: 10]
   --window N              closed loop: a sender's messages that have not reached every
@@ -39,6 +45,8 @@ Options:
   --duration TIME         measured time (ramp: per step; idle: hold time) [default: 10s]
   --warmup TIME           unmeasured time before it [default: 2s; ramp: 500ms]
   --limit TIME            ramp: the p95 latency that ends the ramp [default: 500ms]
+  --max-lag TIME          ramp: how far a sender may fall behind its schedule before the
+                          step fails (the generator could not keep up) [default: 50ms]
   --step N                ramp: clients added per step [default: 500]
   --concurrency N         handshakes in flight at once [default: 100]
   --sources N             bind clients to 127.0.0.1 … 127.0.0.N round-robin (one source
@@ -52,9 +60,9 @@ Without --rate the loop is closed: each sender keeps at most --window messages i
 a message being in flight until every other client has received it.
 ";
 
-/// Flags that take a value (`--flag VALUE` or `--flag=VALUE`). `--json` and `--quiet` take
-/// none.
-const WITH_VALUE: [&str; 13] = [
+/// Flags that take a value (`--flag VALUE` or `--flag=VALUE`). `--json`, `--quiet` and
+/// `--text` take none.
+const WITH_VALUE: [&str; 15] = [
     "--url",
     "--clients",
     "--senders",
@@ -64,10 +72,12 @@ const WITH_VALUE: [&str; 13] = [
     "--duration",
     "--warmup",
     "--limit",
+    "--max-lag",
     "--step",
     "--concurrency",
     "--sources",
     "--pid",
+    "--ca",
 ];
 
 /// What `chatloop bench` was asked to do.
@@ -103,6 +113,10 @@ impl std::error::Error for Error {}
 /// `chatloop bench ARGS…` (the arguments after `bench`): parses them, runs the scenario and
 /// prints the report on stdout, as a table or, with `--json`, one JSON line.
 pub fn main(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("compare") {
+        return compare(args.skip(1));
+    }
     let opts = match parse(args)? {
         Command::Help => {
             print!("{USAGE}");
@@ -115,6 +129,16 @@ pub fn main(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
         println!("{}", report.json());
     } else {
         print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// `chatloop bench compare ARGS…`: runs the comparison and prints its summary on stdout.
+fn compare(args: impl IntoIterator<Item = String>) -> Result<(), Error> {
+    use crate::compare::{self, Plan};
+    match Plan::from_args(args).map_err(Error::Usage)? {
+        None => print!("{}", compare::plan::USAGE),
+        Some(plan) => print!("{}", compare::run(&plan).map_err(Error::Run)?),
     }
     Ok(())
 }
@@ -136,7 +160,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
             Short(c) => format!("-{c}"),
         };
         let value = match flag.as_str() {
-            "--json" | "--quiet" => String::new(),
+            "--json" | "--quiet" | "--text" => String::new(),
             f if WITH_VALUE.contains(&f) => parser
                 .value()
                 .map_err(lex_error)?
@@ -174,7 +198,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
     Ok(Command::Run(Box::new(o)))
 }
 
-/// Sets the option `flag` (one [`WITH_VALUE`], `--json` or `--quiet`) from `value`; the
+/// Sets the option `flag` (one [`WITH_VALUE`], `--json`, `--quiet` or `--text`) from `value`; the
 /// error says why the value is wrong.
 fn set(o: &mut Options, flag: &str, value: &str) -> Result<(), String> {
     let small = |n: usize, what: &str| u32::try_from(n).map_err(|_| what.to_owned());
@@ -193,12 +217,15 @@ fn set(o: &mut Options, flag: &str, value: &str) -> Result<(), String> {
         "--duration" => o.duration = units::time(value)?,
         "--warmup" => o.warmup = units::time(value)?,
         "--limit" => o.limit = units::time(value)?,
+        "--max-lag" => o.max_lag = units::time(value)?,
         "--step" => o.step = units::count(value)?,
         "--concurrency" => o.concurrency = units::count(value)?,
         "--sources" => o.sources = Some(units::count(value)?),
         "--pid" => o.pid = Some(small(units::count(value)?, "not a pid")?),
+        "--ca" => o.ca = Some(value.into()),
         "--json" => o.json = true,
         "--quiet" => o.progress = false,
+        "--text" => o.kind = MessageKind::Text,
         // `parse` only passes the flags above.
         _ => unreachable!("unhandled flag {flag}"),
     }

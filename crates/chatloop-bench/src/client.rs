@@ -28,12 +28,14 @@
 //! waits for the server to close TCP first, so the client's ports never sit in TIME_WAIT and a
 //! long `connect` run does not exhaust them). The request and the `101` check are in
 //! [`handshake`], the bytes of a frame in [`frame`]. Not
-//! implemented, because no server under test needs them: fragmented messages, extensions,
-//! `wss://`.
+//! implemented, because no server under test needs them: fragmented messages, extensions.
+//! For `wss://` the socket is a [`Stream`] with TLS inside ([`crate::tls`]); nothing here
+//! changes but one thing: a short read no longer means the kernel's buffer is empty.
 
 use crate::frame::{self, opcode};
 use crate::handshake;
 use crate::target::Target;
+use crate::tls::Stream;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::fmt;
@@ -111,8 +113,8 @@ enum Phase {
 
 /// One client connection. See the module docs.
 pub struct Client {
-    /// The non-blocking socket.
-    socket: TcpStream,
+    /// The non-blocking socket, with TLS inside for `wss://`.
+    socket: Stream,
     /// Where in its life the connection is.
     phase: Phase,
     /// Outgoing bytes not yet taken by the kernel (masked frames, or the request head).
@@ -150,8 +152,13 @@ impl Client {
             Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
+        let socket = TcpStream::from_std(socket.into());
+        let socket = match &target.tls {
+            Some(config) => Stream::tls(socket, config.clone(), target.server_name())?,
+            None => Stream::Plain(socket),
+        };
         Ok(Client {
-            socket: TcpStream::from_std(socket.into()),
+            socket,
             phase: Phase::Connecting,
             out: Vec::new(),
             held: Vec::new(),
@@ -164,7 +171,7 @@ impl Client {
     /// Registers the socket once, for both directions (see the module docs).
     pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
         registry.register(
-            &mut self.socket,
+            self.socket.socket(),
             token,
             Interest::READABLE | Interest::WRITABLE,
         )
@@ -173,7 +180,7 @@ impl Client {
     /// Takes the socket off the poller before the connection is dropped.
     pub fn deregister(&mut self, registry: &Registry) {
         // Can only fail if the socket is not registered, which changes nothing here.
-        let _ = registry.deregister(&mut self.socket);
+        let _ = registry.deregister(self.socket.socket());
     }
 
     /// True once the handshake completed and until we begin closing.
@@ -212,6 +219,8 @@ impl Client {
     /// Writes queued bytes until they are all taken or the socket would block (then the
     /// writable edge brings us back).
     pub fn flush(&mut self) -> Result<(), Failure> {
+        // Ciphertext from an earlier turn first (wss://; nothing for ws://).
+        self.socket.push().map_err(Failure::Io)?;
         let mut done = 0;
         while done < self.out.len() {
             match self.socket.write(&self.out[done..]) {
@@ -234,12 +243,17 @@ impl Client {
     /// has room again.
     pub fn on_writable(&mut self, target: &Target) -> Result<(), Failure> {
         if let Phase::Connecting = self.phase {
-            if let Some(e) = self.socket.take_error().map_err(Failure::Connect)? {
+            if let Some(e) = self
+                .socket
+                .socket()
+                .take_error()
+                .map_err(Failure::Connect)?
+            {
                 return Err(Failure::Connect(e));
             }
             // A writable edge without an error but before the connect finished cannot happen on
             // Linux; `peer_addr` makes sure (ENOTCONN means "not yet").
-            match self.socket.peer_addr() {
+            match self.socket.socket().peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
                 Err(e) => return Err(Failure::Connect(e)),
@@ -312,7 +326,8 @@ impl Client {
                 used += self.parse_frames(&data[used..], &mut on_data)?;
             }
             self.held.extend_from_slice(&data[used..]);
-            if n < room && !read_closed {
+            // Over TLS a short read is one record, not an empty kernel buffer: read on.
+            if n < room && !read_closed && !self.socket.is_tls() {
                 break;
             }
         }
@@ -374,6 +389,8 @@ mod tests {
             addr: listener.local_addr().unwrap(),
             host: "x".into(),
             path: "/".into(),
+            tls: None,
+            secure: false,
         };
         Client::connect(&target, None, Instant::now()).unwrap()
     }

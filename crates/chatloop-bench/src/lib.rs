@@ -40,12 +40,14 @@
 //! | [`client`] | one connection as a state machine: connecting → handshaking → open → closing |
 //! | [`handshake`] | the upgrade request and the check of the server's `101` |
 //! | [`frame`] | RFC 6455 frames: encoded and masked in place, parsed as a push parser |
-//! | [`target`] | the server's address from a `ws://` URL, and the local addresses to send from |
+//! | [`target`] | the server's address from a `ws://` or `wss://` URL, and the local addresses to send from |
+//! | [`tls`] | `wss://`: TLS between the client and its socket, trust from the system and `--ca` |
 //! | [`report`] | what a run measured, and the faults that make a run unclean |
 //! | [`render`] | the report as a table and as one JSON line |
 //! | [`procfs`] | CPU time and memory from `/proc`: who was the bottleneck |
 //! | [`progress`] | the once-a-second progress line on stderr |
 //! | [`units`] | sizes and times on the command line: `64KiB`, `500ms` |
+//! | [`compare`] | `chatloop bench compare`: servers side by side, each at its best, with charts |
 //!
 //! ## Invariants (things that never happen)
 //!
@@ -61,6 +63,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod frame;
 pub mod handshake;
 pub mod options;
@@ -73,6 +76,7 @@ pub mod run;
 pub mod scenario;
 pub mod stamp;
 pub mod target;
+pub mod tls;
 pub mod units;
 
 pub use options::{Options, Scenario};

@@ -6,7 +6,7 @@
 //! as `chatloop bench` and changes only the fields it cares about. [`cli`](crate::cli) fills
 //! the same struct from the command line.
 
-use crate::stamp::Stamp;
+use crate::stamp::MessageKind;
 use crate::target::Target;
 use std::time::Duration;
 
@@ -63,8 +63,10 @@ pub struct Options {
     pub clients: usize,
     /// Clients that send (fanout, ramp).
     pub senders: usize,
-    /// Message size in bytes, at least [`Stamp::LEN`].
+    /// Message size in bytes, at least the stamp ([`MessageKind::stamp_len`]).
     pub size: usize,
+    /// Binary messages, or text (`--text`) for servers that relay only text.
+    pub kind: MessageKind,
     /// Messages per second per sender; `None`: closed loop with `window`.
     pub rate: Option<f64>,
     /// Closed loop: messages a sender may have in flight (not yet received by every other
@@ -78,12 +80,17 @@ pub struct Options {
     pub limit: Duration,
     /// Ramp: clients added per step.
     pub step: usize,
+    /// Fixed rate: how far a sender may fall behind its schedule before a ramp step fails
+    /// (the generator, not the server, could not keep up).
+    pub max_lag: Duration,
     /// Handshakes in flight at once.
     pub concurrency: usize,
     /// Source addresses on loopback; `None`: one per 25000 clients.
     pub sources: Option<usize>,
     /// The server's pid, for its CPU and memory.
     pub pid: Option<u32>,
+    /// For `wss://`: a PEM file of certificates to trust besides the system's (`--ca`).
+    pub ca: Option<std::path::PathBuf>,
     /// One JSON line instead of the table.
     pub json: bool,
     /// A progress line on stderr every second.
@@ -100,15 +107,18 @@ impl Options {
             clients: if ramp { 10_000 } else { 100 },
             senders: 1,
             size: 64,
+            kind: MessageKind::Binary,
             rate: ramp.then_some(10.0),
             window: 32,
             duration: Duration::from_secs(10),
             warmup: Duration::from_millis(if ramp { 500 } else { 2000 }),
             limit: Duration::from_millis(500),
             step: 500,
+            max_lag: Duration::from_millis(50),
             concurrency: 100,
             sources: None,
             pid: None,
+            ca: None,
             json: false,
             progress: true,
         }
@@ -118,8 +128,16 @@ impl Options {
     /// show.
     pub fn validate(&self) -> Result<(), String> {
         let fail = |m: &str| Err(m.to_owned());
-        if self.size < Stamp::LEN {
-            return fail("--size must be at least 16 (sender id, sequence number, send time)");
+        if self.size < self.kind.stamp_len() {
+            return Err(format!(
+                "--size must be at least {} (sender id, sequence number, send time{})",
+                self.kind.stamp_len(),
+                if self.kind == MessageKind::Text {
+                    " in hex"
+                } else {
+                    ""
+                }
+            ));
         }
         if self.clients == 0 || self.concurrency == 0 {
             return fail("--clients and --concurrency must be at least 1");
@@ -173,7 +191,9 @@ mod tests {
         o = Options::new(Scenario::Ramp, "ws://127.0.0.1:1234/");
         o.step = 0;
         assert!(o.validate().is_err());
-        o = Options::new(Scenario::Echo, "wss://127.0.0.1:1234/");
+        o = Options::new(Scenario::Echo, "http://127.0.0.1:1234/");
         assert!(o.validate().is_err());
+        o = Options::new(Scenario::Echo, "wss://127.0.0.1:1234/");
+        assert_eq!(o.validate(), Ok(()));
     }
 }

@@ -12,7 +12,8 @@
 //! is already attributed correctly.
 
 use crate::client::{Client, Failure, Step};
-use crate::frame::{opcode, Masks};
+use crate::frame::Masks;
+use crate::stamp::MessageKind;
 use crate::target::Target;
 use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
@@ -156,12 +157,12 @@ impl Pool {
         now.saturating_duration_since(self.base).as_nanos() as u64
     }
 
-    /// Queues a binary message on client `key` (masked, not yet written).
-    pub fn send(&mut self, key: usize, payload: &[u8]) {
+    /// Queues a message of `kind` on client `key` (masked, not yet written).
+    pub fn send(&mut self, key: usize, kind: MessageKind, payload: &[u8]) {
         if let Some(client) = self.clients.get_mut(key) {
             if client.is_open() {
                 let mask = self.masks.next_key();
-                client.push_frame(opcode::BINARY, payload, mask);
+                client.push_frame(kind.opcode(), payload, mask);
             }
         }
     }

@@ -56,6 +56,13 @@ impl Report {
             };
             row("lost", format!("{} ({pct:.3}%)", self.lost()));
             row("out of order", self.out_of_order.to_string());
+            row("duplicates", self.duplicates.to_string());
+            if self.stalls > 0 {
+                row(
+                    "stalls",
+                    format!("{} (longest {})", self.stalls, us(self.longest_stall_us)),
+                );
+            }
             if self.malformed > 0 {
                 row("malformed", self.malformed.to_string());
             }
@@ -65,6 +72,8 @@ impl Report {
         }
         if self.unsent > 0 || self.max_send_lag_us > 0 {
             row("unsent (queue full)", self.unsent.to_string());
+            row("skipped (behind)", self.behind.to_string());
+            row("sent late", self.late.to_string());
             row("max send lag", us(self.max_send_lag_us));
         }
         if self.rate > 0.0 {
@@ -82,7 +91,9 @@ impl Report {
                     s.lost,
                     us(s.latency.p95),
                     us(s.latency.p99),
-                    if s.passed { "pass" } else { "FAIL" }
+                    s.failure
+                        .as_ref()
+                        .map_or("pass".to_owned(), |why| format!("FAIL: {why}"))
                 ),
             );
         }
@@ -141,15 +152,25 @@ impl Report {
             .iter()
             .map(|s| {
                 format!(
-                    "{{\"clients\":{},\"deliveries_per_sec\":{:.1},\"lost\":{},\"latency\":{},\"passed\":{}}}",
-                    s.clients, s.deliveries_per_sec, s.lost, s.latency.json(), s.passed
+                    "{{\"clients\":{},\"deliveries_per_sec\":{:.1},\"lost\":{},\"unsent\":{},\"max_send_lag_us\":{},\"latency\":{},\"generator_cpu_pct\":{:.1},\"server_cpu_pct\":{},\"passed\":{},\"failure\":{}}}",
+                    s.clients,
+                    s.deliveries_per_sec,
+                    s.lost,
+                    s.unsent,
+                    s.max_send_lag_us,
+                    s.latency.json(),
+                    s.cpu.generator,
+                    opt_f(s.cpu.server),
+                    s.passed(),
+                    s.failure.as_deref().map_or("null".to_owned(), quote)
                 )
             })
             .collect();
         format!(
             "{{\"scenario\":{},\"connected\":{},\"connect_secs\":{:.3},\"handshake\":{},\
              \"measured_secs\":{:.3},\"sent\":{},\"expected\":{},\"received\":{},\"lost\":{},\
-             \"out_of_order\":{},\"malformed\":{},\"echoed_to_sender\":{},\"unsent\":{},\"max_send_lag_us\":{},\
+             \"out_of_order\":{},\"duplicates\":{},\"stalls\":{},\"longest_stall_us\":{},\
+             \"malformed\":{},\"echoed_to_sender\":{},\"unsent\":{},\"behind\":{},\"late\":{},\"max_send_lag_us\":{},\
              \"rate\":{:.1},\"rate_unit\":{},\"latency\":{},\"generator_cpu_pct\":{:.1},\
              \"generator_wait_pct\":{:.1},\"server_cpu_pct\":{},\"server_wait_pct\":{},\"server_rss_before_kib\":{},\"server_rss_after_kib\":{},\
              \"server_kib_per_connection\":{},\"steps\":[{}],\"largest_passing_step\":{},\
@@ -164,9 +185,14 @@ impl Report {
             self.received,
             self.lost(),
             self.out_of_order,
+            self.duplicates,
+            self.stalls,
+            self.longest_stall_us,
             self.malformed,
             self.echoed_to_sender,
             self.unsent,
+            self.behind,
+            self.late,
             self.max_send_lag_us,
             self.rate,
             quote(self.rate_unit),

@@ -55,10 +55,23 @@ pub struct RampStep {
     pub deliveries_per_sec: f64,
     /// Deliveries lost during the sample.
     pub lost: u64,
+    /// Messages not sent during the sample (queue full, or the generator behind schedule).
+    pub unsent: u64,
+    /// How far behind its schedule a sender fell at worst, in microseconds.
+    pub max_send_lag_us: u64,
     /// Latency of the sample.
     pub latency: Latency,
-    /// p95 under the limit, nothing lost, no failure.
-    pub passed: bool,
+    /// CPU use during the sample: is the generator or the server the limit?
+    pub cpu: CpuUse,
+    /// Why the step failed; `None` if it passed (see the `ramp` scenario).
+    pub failure: Option<String>,
+}
+
+impl RampStep {
+    /// True when the step passed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
 }
 
 /// Everything a run measured. Fields a scenario does not measure stay zero or `None`.
@@ -80,9 +93,17 @@ pub struct Report {
     pub expected: u64,
     /// Deliveries of those messages that arrived.
     pub received: u64,
-    /// Messages received with a sequence number lower than one already seen from the same
-    /// sender (reordered or duplicated).
+    /// First deliveries of a message with a sequence number lower than one already seen from
+    /// the same sender (reordered); they count as received.
     pub out_of_order: u64,
+    /// Deliveries of a message the client had already received: never counted as received,
+    /// so they cannot hide loss.
+    pub duplicates: u64,
+    /// Times a client received nothing for 500 ms although a message sent at least that long
+    /// ago had not reached it (fanout).
+    pub stalls: u64,
+    /// The longest such silence, in microseconds.
+    pub longest_stall_us: u64,
     /// Messages received without a valid stamp (too short, or an unknown sender).
     pub malformed: u64,
     /// Messages a sender received back (a server that echoes to the sender); not deliveries.
@@ -90,6 +111,11 @@ pub struct Report {
     /// Messages the generator could not send because the connection's queue was full (the
     /// server stopped reading): fixed-rate fanout only.
     pub unsent: u64,
+    /// Messages a fixed-rate sender skipped because it was more than a second behind its
+    /// schedule: the generator could not keep up, and the offered load was not offered.
+    pub behind: u64,
+    /// Messages a fixed-rate sender sent more than `--max-lag` after they were due.
+    pub late: u64,
     /// How far behind its schedule a fixed-rate sender fell at worst, in microseconds.
     pub max_send_lag_us: u64,
     /// The scenario's rate: deliveries/s (fanout), round trips/s (echo), handshakes/s (connect).
@@ -146,17 +172,18 @@ impl Report {
     pub fn best_step(&self) -> Option<usize> {
         self.steps
             .iter()
-            .filter(|s| s.passed)
+            .filter(|s| s.passed())
             .map(|s| s.clients)
             .max()
     }
 
     /// What went wrong in a run that should have been clean, one line each; empty when
-    /// nothing did. Loss counts deliveries expected and not received; out of order also
-    /// counts duplicates (a sequence number seen again); unsent counts messages a fixed-rate
-    /// sender skipped (its queue full because the server stopped reading, or more than a
-    /// second behind its schedule). A scenario that measures a rate and measured none is a
-    /// fault too. Failed `ramp` steps are not faults: a ramp ends on one by design.
+    /// nothing did. Loss counts deliveries expected and not received; duplicates and late
+    /// (out-of-order) deliveries are counted apart; a stall is a client that went quiet while
+    /// owed a message; unsent, skipped and late sends are messages a fixed-rate sender could
+    /// not send on time (the server stopped reading, or the generator fell behind). A scenario
+    /// that measures a rate and measured none is a fault too. Failed `ramp` steps are not
+    /// faults: a ramp ends on one by design.
     pub fn faults(&self) -> Vec<String> {
         let mut faults = Vec::new();
         for f in &self.failures {
@@ -167,9 +194,22 @@ impl Report {
         }
         let counts = [
             (self.lost(), "lost"),
-            (self.out_of_order, "out of order or duplicated"),
+            (self.duplicates, "duplicated"),
+            (self.out_of_order, "out of order"),
+            (
+                self.stalls,
+                "stalls (a client silent 500 ms while owed a message)",
+            ),
             (self.malformed, "malformed"),
-            (self.unsent, "unsent (queue full or behind schedule)"),
+            (
+                self.unsent,
+                "unsent (queue full: the server stopped reading)",
+            ),
+            (
+                self.behind,
+                "skipped (the generator fell a second behind its schedule)",
+            ),
+            (self.late, "sent late (more than --max-lag behind schedule)"),
         ];
         for (n, what) in counts {
             if n > 0 {

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 pub fn run(opts: &Options) -> io::Result<Report> {
     let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
     opts.validate().map_err(invalid)?;
-    let target = Target::parse(&opts.url).map_err(invalid)?;
+    let mut target = Target::parse(&opts.url).map_err(invalid)?;
+    if target.secure {
+        target.tls = Some(crate::tls::client_config(opts.ca.as_deref()).map_err(invalid)?);
+    }
     let fds = raise_fd_limit();
     let needed = opts.clients.min(if opts.scenario == Scenario::Connect {
         2 * opts.concurrency

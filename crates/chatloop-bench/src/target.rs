@@ -1,13 +1,15 @@
 //! Where the load goes: the server's address, the `Host` header and the path from a `ws://`
-//! URL, and the local addresses the clients connect from.
+//! or `wss://` URL, and the local addresses the clients connect from.
 //!
 //! One local address can only open about 28,000 connections to one server port (the kernel's
 //! ephemeral port range), so above 25,000 clients the generator binds its sockets to
 //! `127.0.0.1`, `127.0.0.2` … in turn. Every address in 127.0.0.0/8 is loopback on Linux, so
 //! this needs no setup, but only works when the server is on loopback too.
 
+use rustls::ClientConfig;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 /// The parts of the opening handshake that are the same for every connection.
 #[derive(Debug, Clone)]
@@ -18,15 +20,22 @@ pub struct Target {
     pub host: String,
     /// The request path: the room.
     pub path: String,
+    /// For `wss://`: the TLS configuration every connection shares ([`crate::tls`]). `parse`
+    /// leaves it `None`; [`Target::secure`] says whether the URL asked for it.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// The URL was `wss://`.
+    pub secure: bool,
 }
 
 impl Target {
-    /// `ws://host:port/path` → where to connect, the Host header, the path (port 80 when none
-    /// is given). `wss://` is refused: the generator speaks no TLS.
+    /// `ws://host:port/path` or `wss://…` → where to connect, the Host header, the path (port
+    /// 80, or 443 for `wss://`, when none is given).
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("'{url}': only ws:// URLs are supported"))?;
+        let (secure, rest) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (false, rest),
+            (_, Some(rest)) => (true, rest),
+            _ => return Err(format!("'{url}': only ws:// and wss:// URLs are supported")),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -37,7 +46,7 @@ impl Target {
         {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if secure { 443 } else { 80 })
         };
         let addr = with_port
             .to_socket_addrs()
@@ -48,7 +57,19 @@ impl Target {
             addr,
             host: authority.to_owned(),
             path: path.to_owned(),
+            tls: None,
+            secure,
         })
+    }
+
+    /// The host the certificate must name: the authority without its port (and without the
+    /// brackets of an IPv6 address).
+    pub fn server_name(&self) -> &str {
+        let host = match self.host.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => host,
+            _ => &self.host,
+        };
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 
     /// Loopback source addresses for `clients` connections: `wanted` of them (`--sources`), or
@@ -84,7 +105,15 @@ mod tests {
         assert_eq!(t.path, "/kitchen");
         assert_eq!(Target::parse("ws://127.0.0.1:9001").unwrap().path, "/");
         assert_eq!(Target::parse("ws://127.0.0.1/").unwrap().addr.port(), 80);
-        assert!(Target::parse("wss://127.0.0.1/").is_err());
+        let secure = Target::parse("wss://localhost/").unwrap();
+        assert!(secure.secure && secure.tls.is_none());
+        assert_eq!(secure.addr.port(), 443);
+        assert_eq!(secure.server_name(), "localhost");
+        assert_eq!(
+            Target::parse("wss://[::1]:9/").unwrap().server_name(),
+            "::1"
+        );
+        assert!(Target::parse("http://127.0.0.1/").is_err());
     }
 
     /// One source address per 25,000 clients, and many only towards a loopback server.

@@ -12,7 +12,7 @@ use crate::pool::{new_histogram, Handler, Pool};
 use crate::procfs::{CpuMeter, CpuUse};
 use crate::progress::Progress;
 use crate::report::{Latency, Report};
-use crate::stamp::Stamp;
+use crate::stamp::{MessageKind, Stamp};
 use hdrhistogram::Histogram;
 use std::io;
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ struct Echo {
     seq: Vec<u32>,
     /// Tags whose answer arrived this turn: they send again after it.
     due: Vec<u32>,
+    /// Binary or text (`--text`).
+    kind: MessageKind,
     /// The message template.
     template: Vec<u8>,
     /// The measured window, in ns since `base`.
@@ -47,7 +49,7 @@ impl Handler for Echo {
     }
 
     fn on_data(&mut self, tag: u32, payload: &[u8], now_ns: u64) {
-        match Stamp::read(payload) {
+        match self.kind.read(payload) {
             Some(s) if s.sender == tag && self.seq.get(tag as usize) == Some(&(s.seq + 1)) => {
                 if s.sent_ns >= self.window_ns.0 && s.sent_ns < self.window_ns.1 {
                     self.received += 1;
@@ -80,14 +82,14 @@ impl Echo {
                 continue;
             };
             let seq = &mut self.seq[tag as usize];
-            Stamp {
+            let stamp = Stamp {
                 sender: tag,
                 seq: *seq,
                 sent_ns: now_ns,
-            }
-            .write(&mut self.template);
+            };
+            self.kind.write(&stamp, &mut self.template);
             *seq += 1;
-            pool.send(key, &self.template);
+            pool.send(key, self.kind, &self.template);
             pool.flush(key);
             if now_ns >= self.window_ns.0 {
                 self.sent += 1;
@@ -103,7 +105,8 @@ pub fn run(opts: &Options, pool: &mut Pool) -> io::Result<Report> {
         keys: vec![None; opts.clients],
         seq: vec![0; opts.clients],
         due: Vec::new(),
-        template: vec![0; opts.size],
+        kind: opts.kind,
+        template: opts.kind.template(opts.size),
         window_ns: (u64::MAX, u64::MAX),
         hist: new_histogram(),
         sent: 0,

@@ -13,16 +13,29 @@
 //! would then have to wait for, and the cost is one increment per delivery. A receiver that
 //! disconnects is no longer waited for.
 //!
-//! **Receiving.** Every client checks, per sender, that sequence numbers only go up (a lower
-//! one is counted as out of order; a gap is loss) in a flat `clients × senders` table, and
-//! records the latency of messages sent inside the measured window. A message coming back to
-//! its own sender (a server that echoes) is counted apart, not as a delivery, so the scenario
-//! works against servers that relay to everyone and those that relay to others only.
+//! A fixed-rate sender that falls behind its schedule is reported, never hidden
+//! ([`timetable`](super::timetable)): each message sent more than `--max-lag` late is counted
+//! as `late`, and a sender more than a second behind skips the missed messages and counts them
+//! as `behind` (both mean the generator, not the server, could not keep up). A sender whose
+//! server stopped reading skips messages once 4 MiB wait unsent (`MAX_QUEUED`), and counts
+//! them as `unsent`.
 //!
-//! **Counting.** Expected deliveries = messages sent in the window × (connected clients − 1).
-//! After the window the senders stop and the generator drains: it waits until every delivery
-//! of every message sent has arrived, or nothing arrived for a second, or five seconds passed.
+//! **Receiving.** Every delivery is checked against what its receiver already got from its
+//! sender ([`ledger`](super::ledger)): in order, late (out of order, still a delivery), or a
+//! duplicate (counted apart, never as received, so duplicates cannot hide loss). Latency is
+//! recorded for first deliveries of messages sent inside the measured window. A message coming
+//! back to its own sender (a server that echoes) is counted apart, not as a delivery, so the
+//! scenario works against servers that relay to everyone and those that relay to others only.
+//! During the window, a client that receives nothing while a message is due to it is counted
+//! as a stall.
+//!
+//! **Counting.** Expected deliveries = messages sent in the window × (connected clients − 1);
+//! lost = expected − received. After the window the senders stop and the generator drains: it
+//! waits until every delivery of every message sent has arrived, or nothing arrived for a
+//! second, or five seconds passed.
 
+use super::ledger::{Arrival, Ledger, StallWatch};
+use super::timetable::Timetable;
 use super::{after_open, open};
 use crate::client::Failure;
 use crate::options::Options;
@@ -30,7 +43,7 @@ use crate::pool::{new_histogram, Handler, Pool};
 use crate::procfs::{CpuMeter, CpuUse};
 use crate::progress::Progress;
 use crate::report::{Latency, Report};
-use crate::stamp::Stamp;
+use crate::stamp::{MessageKind, Stamp};
 use hdrhistogram::Histogram;
 use std::io;
 use std::time::{Duration, Instant};
@@ -38,10 +51,6 @@ use std::time::{Duration, Instant};
 /// Bytes queued on one sender (the server not reading) past which a fixed-rate sender skips
 /// messages instead of queueing more: the generator's memory stays bounded.
 const MAX_QUEUED: usize = 4 << 20;
-
-/// A fixed-rate sender further behind its schedule than this skips the missed messages
-/// (counted as unsent) instead of sending a burst.
-const MAX_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// How long the drain after the window may take at most, and without progress.
 const DRAIN_MAX: Duration = Duration::from_secs(5);
@@ -57,8 +66,8 @@ struct Sender {
     next_seq: u32,
     /// Closed loop: the oldest sequence number not yet delivered to every receiver.
     acked: u32,
-    /// Fixed rate: when its next message is due.
-    due: Instant,
+    /// Fixed rate: when its messages are due; `None` in the closed loop.
+    timetable: Option<Timetable>,
 }
 
 /// The scenario's state; also the pool's [`Handler`].
@@ -67,13 +76,18 @@ pub(super) struct Fanout {
     period: Option<Duration>,
     /// Closed loop: see the module docs.
     window: u32,
+    /// Fixed rate: a message sent later than this after its due time is counted as late.
+    max_lag: Duration,
+    /// Binary or text (`--text`).
+    kind: MessageKind,
     /// The message template (`--size` bytes; the stamp is rewritten per message).
     template: Vec<u8>,
     /// Every sender, by tag (`0..senders`).
     senders: Vec<Sender>,
-    /// Per receiver and sender: one past the highest sequence number seen (`[receiver *
-    /// senders + sender]`).
-    seen: Vec<u32>,
+    /// What each receiver got from each sender: order, loss, duplicates.
+    ledger: Ledger,
+    /// Clients that went quiet while owed a message.
+    stalls: StallWatch,
     /// Closed loop: deliveries so far of each message in flight, `[sender * window + seq %
     /// window]` (see the module docs).
     ring: Vec<u32>,
@@ -94,14 +108,21 @@ pub(super) struct Fanout {
     sent_all: u64,
     /// See `sent_all`.
     received_all: u64,
-    /// Deliveries with a lower sequence number than one already seen.
+    /// First deliveries with a lower sequence number than one already seen (late).
     out_of_order: u64,
+    /// Deliveries of a message the receiver already had.
+    duplicates: u64,
     /// Messages delivered back to their sender.
     echoed: u64,
     /// Messages without a valid stamp.
     malformed: u64,
-    /// Fixed rate: messages skipped (queue full or too far behind).
+    /// Fixed rate: messages skipped because the server stopped reading (queue full).
     unsent: u64,
+    /// Fixed rate: messages skipped because the sender was over a second behind (see
+    /// [`timetable`](super::timetable)).
+    behind: u64,
+    /// Fixed rate: messages sent more than `max_lag` after they were due.
+    late: u64,
     /// Fixed rate: worst lag behind schedule, µs.
     max_lag_us: u64,
 }
@@ -112,17 +133,20 @@ impl Fanout {
         Fanout {
             period: opts.rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             window: opts.window,
-            template: vec![0; opts.size],
+            max_lag: opts.max_lag,
+            kind: opts.kind,
+            template: opts.kind.template(opts.size),
             senders: vec![
                 Sender {
                     key: None,
                     next_seq: 0,
                     acked: 0,
-                    due: Instant::now()
+                    timetable: None,
                 };
                 opts.senders
             ],
-            seen: vec![0; opts.clients * opts.senders],
+            ledger: Ledger::new(opts.clients, opts.senders),
+            stalls: StallWatch::new(opts.clients),
             ring: if opts.rate.is_none() {
                 vec![0; opts.senders * opts.window as usize]
             } else {
@@ -137,9 +161,12 @@ impl Fanout {
             sent_all: 0,
             received_all: 0,
             out_of_order: 0,
+            duplicates: 0,
             echoed: 0,
             malformed: 0,
             unsent: 0,
+            behind: 0,
+            late: 0,
             max_lag_us: 0,
         }
     }
@@ -164,11 +191,12 @@ impl Fanout {
         self.ring.fill(0);
         self.hist.reset();
         (self.sent, self.received, self.out_of_order, self.echoed) = (0, 0, 0, 0);
-        (self.unsent, self.max_lag_us, self.malformed) = (0, 0, 0);
+        (self.unsent, self.behind, self.late, self.max_lag_us) = (0, 0, 0, 0);
+        (self.malformed, self.duplicates) = (0, 0);
         let n = self.senders.len() as u32;
         if let Some(period) = self.period {
             for (i, s) in self.senders.iter_mut().enumerate() {
-                s.due = now + period * i as u32 / n;
+                s.timetable = Some(Timetable::new(period, now + period * i as u32 / n));
             }
         }
     }
@@ -188,34 +216,31 @@ impl Fanout {
                 seq: s.next_seq,
                 sent_ns: now_ns,
             };
-            match self.period {
+            match &mut s.timetable {
                 None => {
                     while s.next_seq.wrapping_sub(s.acked) < self.window {
                         stamp.seq = s.next_seq;
-                        stamp.write(&mut self.template);
-                        pool.send(key, &self.template);
+                        self.kind.write(&stamp, &mut self.template);
+                        pool.send(key, self.kind, &self.template);
                         s.next_seq += 1;
                         queued += 1;
                     }
                 }
-                Some(period) => {
-                    if now.saturating_duration_since(s.due) > MAX_CATCH_UP {
-                        let behind = now.duration_since(s.due);
-                        let skipped = (behind.as_nanos() / period.as_nanos()) as u64;
-                        self.unsent += skipped;
-                        s.due += period * skipped as u32;
+                Some(timetable) => {
+                    let due = timetable.take(now, self.max_lag);
+                    if counted {
+                        self.behind += due.skipped;
+                        self.late += due.late;
+                        self.max_lag_us = self.max_lag_us.max(due.lag.as_micros() as u64);
                     }
-                    while s.due <= now {
-                        let lag = now.duration_since(s.due).as_micros() as u64;
-                        self.max_lag_us = self.max_lag_us.max(lag);
-                        s.due += period;
+                    for _ in 0..due.send {
                         if pool.queued(key) > MAX_QUEUED {
-                            self.unsent += 1;
+                            self.unsent += u64::from(counted);
                             continue;
                         }
                         stamp.seq = s.next_seq;
-                        stamp.write(&mut self.template);
-                        pool.send(key, &self.template);
+                        self.kind.write(&stamp, &mut self.template);
+                        pool.send(key, self.kind, &self.template);
                         s.next_seq += 1;
                         queued += 1;
                     }
@@ -231,6 +256,18 @@ impl Fanout {
         }
     }
 
+    /// Counts as skipped (`behind`) every message a fixed-rate sender had due more than
+    /// `max_lag` before `end` but had not sent: the generator was that far behind when the
+    /// window closed. (One due in the last `max_lag` is the window's edge, not a lag.)
+    fn skip_the_rest(&mut self, end: Instant) {
+        let Some(edge) = end.checked_sub(self.max_lag) else {
+            return;
+        };
+        for s in self.senders.iter().filter(|s| s.key.is_some()) {
+            self.behind += s.timetable.map_or(0, |t| t.missed_before(edge));
+        }
+    }
+
     /// How long the loop may wait for events before a sender is due.
     fn timeout(&self, now: Instant) -> Duration {
         let cap = Duration::from_millis(100);
@@ -240,7 +277,8 @@ impl Fanout {
                 .senders
                 .iter()
                 .filter(|s| s.key.is_some())
-                .map(|s| s.due.saturating_duration_since(now))
+                .filter_map(|s| s.timetable)
+                .map(|t| t.next().saturating_duration_since(now))
                 .min()
                 .unwrap_or(cap)
                 .min(cap),
@@ -263,8 +301,14 @@ impl Fanout {
             let now = Instant::now();
             if cpu.is_none() && now >= start {
                 cpu = Some(CpuMeter::start(pid));
+                self.stalls.begin(pool.ns(now));
             }
             self.pump(pool, now);
+            let now_ns = pool.ns(now);
+            if cpu.is_some() && self.stalls.due(now_ns) {
+                let sent = self.senders.iter().map(|s| s.next_seq).collect();
+                self.stalls.check(now_ns, sent, &self.ledger);
+            }
             let mut timeout = self.timeout(now);
             if cpu.is_none() {
                 timeout = timeout.min(start - now).max(Duration::from_millis(1));
@@ -287,6 +331,8 @@ impl Fanout {
             });
         }
         let usage = cpu.map_or(CpuUse::default(), |mut c| c.lap());
+        self.skip_the_rest(end);
+        self.stalls.finish(pool.ns(Instant::now()));
         // Drain: every delivery of every message sent, or no progress for a while.
         let (start, mut seen, mut moved) = (Instant::now(), self.received_all, Instant::now());
         while self.received_all < self.sent_all * self.receivers {
@@ -309,6 +355,10 @@ impl Fanout {
         report.expected = self.sent * self.receivers;
         report.received = self.received;
         report.out_of_order = self.out_of_order;
+        report.duplicates = self.duplicates;
+        (report.stalls, report.longest_stall_us) = self.stalls.totals();
+        report.behind = self.behind;
+        report.late = self.late;
         report.echoed_to_sender = self.echoed;
         report.malformed = self.malformed;
         report.unsent = self.unsent;
@@ -324,11 +374,15 @@ impl Handler for Fanout {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = Some(key);
         }
+        self.stalls.on_open(tag);
     }
 
     #[inline]
     fn on_data(&mut self, tag: u32, payload: &[u8], now_ns: u64) {
-        let Some(stamp) = Stamp::read(payload).filter(|s| (s.sender as usize) < self.senders.len())
+        let Some(stamp) = self
+            .kind
+            .read(payload)
+            .filter(|s| (s.sender as usize) < self.senders.len())
         else {
             self.malformed += 1;
             return;
@@ -337,18 +391,17 @@ impl Handler for Fanout {
             self.echoed += 1;
             return;
         }
+        match self.ledger.record(tag, stamp.sender, stamp.seq) {
+            Some(Arrival::Duplicate) => {
+                self.duplicates += 1;
+                return;
+            }
+            Some(Arrival::Late) => self.out_of_order += 1,
+            Some(Arrival::InOrder) | None => {}
+        }
+        self.stalls.on_delivery(tag, now_ns);
         self.received_all += 1;
         let sender = stamp.sender as usize;
-        if let Some(seen) = self
-            .seen
-            .get_mut(tag as usize * self.senders.len() + sender)
-        {
-            if stamp.seq < *seen {
-                self.out_of_order += 1;
-            } else {
-                *seen = stamp.seq + 1;
-            }
-        }
         if stamp.sent_ns >= self.window_ns.0 && stamp.sent_ns < self.window_ns.1 {
             self.received += 1;
             self.hist
@@ -370,6 +423,7 @@ impl Handler for Fanout {
         if let Some(s) = self.senders.get_mut(tag as usize) {
             s.key = None;
         }
+        self.stalls.on_end(tag);
         // One receiver fewer to wait for: some windows may be complete now.
         self.live = self.live.saturating_sub(1);
         if !self.ring.is_empty() {

@@ -3,6 +3,8 @@
 //! | file | scenario |
 //! |---|---|
 //! | [`fanout`] | many senders in one room, every other client receives: deliveries/s, loss, order, latency |
+//! | [`ledger`] | fan-out's receive side: in order, late or duplicate; clients that stall |
+//! | [`timetable`] | a fixed-rate sender's due messages, and how late the generator sends them |
 //! | [`ramp`] | fan-out at a fixed rate with more clients at each step, until latency passes a limit |
 //! | [`echo`] | one message in flight per client against an echo server: round trips/s |
 //! | [`idle`] | connections held open: the server's memory per connection |
@@ -19,7 +21,9 @@ pub mod connect;
 pub mod echo;
 pub mod fanout;
 pub mod idle;
+pub mod ledger;
 pub mod ramp;
+pub mod timetable;
 
 use crate::pool::{Handler, Pool};
 use crate::progress::Progress;
