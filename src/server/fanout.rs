@@ -139,10 +139,10 @@ impl Server {
                 let slot = &mut self.slots[id.0];
                 if slot.conn.is_behind() {
                     warn!(
-                        "conn={id} slow consumer: held up room {} for {:?}, {} bytes queued",
+                        "conn={id} slow consumer: {} bytes queued, held up room {} for {:?}",
+                        slot.conn.queued(),
                         room.name,
-                        self.config.lag_timeout,
-                        slot.conn.queued()
+                        self.config.lag_timeout
                     );
                     slot.conn.drop_slow_consumer(now);
                     slot.mark_dirty(id, &mut self.dirty);
