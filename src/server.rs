@@ -47,7 +47,10 @@ use crate::hub::{ConnId, Hub};
 use crate::outbox::Meter;
 use crate::stats::{self, Gauges, Stats};
 use accept::Admission;
-use log::{info, warn};
+use log::info;
+// Only the certificate reload logs a warning here; the other steps log their own.
+#[cfg(feature = "tls")]
+use log::warn;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use read::Parked;
