@@ -436,7 +436,7 @@ for n, r in sorted(idle.items()):
 for size, r in sorted(frames.items(), reverse=True):
     print(f"| per connection, kept after it sent one {size:,}-byte message ({r['conns']} connections) | {r['kib_per_conn']:.1f} KiB |")
 if tiny:
-    print(f"| per queued empty message, beyond the 2 bytes the outbox counts (one client that never reads) | {tiny['bytes_per_message']:.0f} bytes: {tiny['max_queued_bytes']:,} bytes counted in its outbox, {tiny['rss_growth_kib']:,} KiB more resident |")
+    print(f"| per queued empty message, beyond its 2-byte frame (one client that never reads, until it is dropped) | {tiny['bytes_per_message']:.0f} bytes: {tiny['max_queued_bytes']:,} bytes queued in its outbox, {tiny['rss_growth_kib']:,} KiB more resident |")
 print()
 print(f"Measured by `scripts/figures.sh memory` {about}. Raw: [figures/memory.txt](figures/memory.txt); "
       f"the probes are [`scripts/memprobe.py`](../scripts/memprobe.py).")

@@ -11,10 +11,10 @@ must run on this machine.
       that size; the resident memory before and after says how much that is per connection.
 
   memprobe.py tiny --port P --pid PID --log SERVER_LOG
-      What a queued message costs beyond the bytes the outbox counts: one client never reads,
-      another sends empty text messages as fast as it can, until the server drops the reader
-      as a slow consumer. The server's warning gives the bytes its outbox held then (each empty
-      message is a 2-byte frame); VmHWM gives the peak resident memory.
+      What a queued message costs beyond its bytes: one client never reads, another sends
+      empty text messages as fast as it can, until the server drops the reader as a slow
+      consumer. The server's warning gives the bytes its outbox held then (each empty message
+      is a 2-byte frame); VmHWM gives the peak resident memory.
 
 Plain sockets and hand-built frames (RFC 6455 §5.2), so it needs nothing beyond Python 3.
 """

@@ -1,66 +1,77 @@
-//! When the server stops reading, and when a connection that holds everyone up is dropped.
+//! When reading pauses, for whom, and when a connection that holds its room up is dropped.
 //!
 //! Every byte read may become a copy in every receiver's outbox, so reading is where memory
-//! is bounded. [`Backpressure`] looks at what the outboxes hold (a [`Load`], from the
-//! server-wide `Meter`) and answers two questions:
+//! is bounded. What the outboxes hold is metered twice (`outbox.rs`): for the whole server and
+//! for each room. [`Backpressure`] answers three questions from those meters:
 //!
-//! - **Pause reading?** Yes while the outboxes together hold more than `--high-water-bytes`
-//!   (until they are down to half of it: hysteresis, so reading does not flap), or while *any*
-//!   connection is *behind* (more than half its `--max-queue-bytes` queued: reading more would
-//!   only push it towards its cap). While reading pauses, TCP slows the senders down.
-//! - **Drop the laggards?** Yes once some connections have been behind for `--lag-timeout`
-//!   without a break, unless *most* open connections are behind: then the bottleneck is the
+//! - **Pause a room?** Yes while any of its members is *behind* (its outbox charged more than
+//!   half of `--max-queue-bytes`): reading more from the room would only push that member
+//!   towards its cap. Only the room's own members stop being read (and the Redis bridge's
+//!   messages for it wait); every other room goes on at full speed. While a room pauses, TCP
+//!   slows its senders down.
+//! - **Drop its laggards?** Yes once the room has had someone behind for `--lag-timeout`
+//!   without a break, unless *most* of its members are behind: then the bottleneck is the
 //!   server or the network, not a few slow readers, and the pause is the right answer (they
 //!   are draining; nobody is dropped).
+//! - **Pause the whole server?** Only as a last resort, while all outboxes together hold more
+//!   than `--high-water-bytes`, until they are down to half of it (hysteresis, so reading does
+//!   not flap). High water alone drops nobody.
 //!
 //! ```text
-//!                 over high water, or any behind
-//!   Reading ──────────────────────────────────────▶ Paused { behind since T }
-//!      ▲                                               │ behind for --lag-timeout, and
-//!      │ below half high water, and none behind        │ at most half behind: the server
-//!      └───────────────────────────────────────────────┘ drops them; the clock restarts
+//!   one room:                        a member behind
+//!     Reading ─────────────────────────────────────────▶ Paused { behind since T }
+//!        ▲                                                  │ behind for --lag-timeout, and at
+//!        │ nobody behind                                    │ most half the room: the server
+//!        └──────────────────────────────────────────────────┘ drops them; the clock restarts
+//!
+//!   the server:    over --high-water-bytes                 
+//!     Reading ─────────────────────────────────────────▶ Paused   (every connection, every room)
+//!        ▲ under half of --high-water-bytes                 │
+//!        └──────────────────────────────────────────────────┘
 //! ```
 //!
-//! A pure type: no sockets, no clock (`now` is handed in), no connection list; the server
-//! does the reading and the dropping. Today one `Backpressure` covers the whole server; the
-//! same type can as well cover one room, fed that room's [`Load`].
+//! In echo mode each connection only ever sends to itself, so the unit of pausing is the
+//! connection: one that is behind is not read until it catches up, and it harms nobody else.
+//!
+//! A pure type: no sockets, no clock (`now` is handed in), no connection list. Each room keeps
+//! its own [`RoomLag`] (in the hub, so it goes away with the room); the server asks before it
+//! reads a connection, after every flush, and once a tick, and does the reading and dropping.
 
 use log::debug;
 use std::time::{Duration, Instant};
 
-/// What the outboxes hold right now.
+/// What the outboxes of one room hold right now (from the room's `Meter`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Load {
-    /// Bytes queued in all outboxes together.
-    pub queued: usize,
-    /// Outboxes more than half full.
+    /// Members whose outbox is more than half full.
     pub behind: usize,
-    /// Open connections (the ones that can be behind).
-    pub open: usize,
+    /// Members of the room (the ones that can be behind).
+    pub members: usize,
+}
+
+/// One room's part of the policy: since when some member has been behind without a break.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoomLag {
+    /// `None` while nobody is behind: the room is read.
+    behind_since: Option<Instant>,
+}
+
+impl RoomLag {
+    /// True while the room is paused (as of the last [`Backpressure::room_paused`]).
+    pub fn is_paused(&self) -> bool {
+        self.behind_since.is_some()
+    }
 }
 
 /// The backpressure policy: see the module docs.
 #[derive(Debug)]
 pub struct Backpressure {
-    /// `--high-water-bytes`: pause above it, resume below half of it.
+    /// `--high-water-bytes`: pause the server above it, resume below half of it.
     high_water: usize,
-    /// `--lag-timeout`: how long connections may hold reading up before they are dropped.
+    /// `--lag-timeout`: how long a room's laggards may hold it up before they are dropped.
     lag_timeout: Duration,
-    /// Whether reading is paused, and since when some connection has been behind.
-    state: State,
-}
-
-/// Reading or paused; see the module docs' diagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Reading: under high water and nobody behind.
-    Reading,
-    /// Paused for one reason or both.
-    Paused {
-        /// Since when some connection has been behind without a break (`None`: nobody is,
-        /// the pause is for high water alone).
-        behind_since: Option<Instant>,
-    },
+    /// The server-wide pause is on (the last resort).
+    over: bool,
 }
 
 impl Backpressure {
@@ -69,64 +80,64 @@ impl Backpressure {
         Backpressure {
             high_water,
             lag_timeout,
-            state: State::Reading,
+            over: false,
         }
     }
 
-    /// True while reading is paused.
+    /// True while the whole server is paused (as of the last [`Backpressure::should_pause`]).
     pub fn is_paused(&self) -> bool {
-        matches!(self.state, State::Paused { .. })
+        self.over
     }
 
-    /// Updates the policy with the `load` at `now` and says whether reading must pause. The
-    /// server asks before reading each connection, and once a tick.
-    pub fn should_pause(&mut self, load: Load, now: Instant) -> bool {
-        let over = if self.is_paused() {
-            load.queued > self.high_water / 2
+    /// Updates the server-wide pause with `held`, what all outboxes hold, and says whether
+    /// nothing at all may be read now.
+    pub fn should_pause(&mut self, held: usize) -> bool {
+        let over = if self.over {
+            held > self.high_water / 2
         } else {
-            load.queued > self.high_water
+            held > self.high_water
         };
-        let was_paused = self.is_paused();
-        self.state = match (over || load.behind > 0, self.state) {
-            (false, _) => State::Reading,
-            (true, State::Paused { behind_since }) if load.behind > 0 => State::Paused {
-                behind_since: behind_since.or(Some(now)),
-            },
-            (true, _) if load.behind > 0 => State::Paused {
-                behind_since: Some(now),
-            },
-            (true, _) => State::Paused { behind_since: None },
-        };
-        if self.is_paused() != was_paused {
+        if over != self.over {
             debug!(
-                "reading {}: {} bytes queued, {} of {} connections behind",
-                if self.is_paused() {
-                    "paused"
-                } else {
-                    "resumed"
-                },
-                load.queued,
-                load.behind,
-                load.open
+                "reading {}: outboxes hold {held} bytes (high water {})",
+                if over { "paused" } else { "resumed" },
+                self.high_water
             );
         }
-        self.is_paused()
+        self.over = over;
+        over
     }
 
-    /// True when the connections behind now have held reading up for `--lag-timeout` and are
-    /// at most half of the open ones: the server then drops every connection that is behind as
-    /// a slow consumer. The lag clock starts again either way once they are dropped.
-    pub fn laggards_due(&mut self, load: Load, now: Instant) -> bool {
-        let State::Paused {
-            behind_since: Some(since),
-        } = self.state
-        else {
-            return false;
-        };
-        if now.saturating_duration_since(since) < self.lag_timeout || 2 * load.behind > load.open {
+    /// Updates `room`'s state with its `load` at `now` and says whether its members must not
+    /// be read now.
+    pub fn room_paused(&self, room: &mut RoomLag, load: Load, now: Instant) -> bool {
+        match (load.behind > 0, room.behind_since) {
+            (true, None) => {
+                debug!("room paused: {} of {} behind", load.behind, load.members);
+                room.behind_since = Some(now);
+            }
+            (false, Some(_)) => {
+                debug!("room resumed");
+                room.behind_since = None;
+            }
+            _ => {}
+        }
+        room.is_paused()
+    }
+
+    /// True when the members of `room` behind now have held it up for `--lag-timeout` and are
+    /// at most half of it: the server then drops each of them as a slow consumer. The room's
+    /// lag clock starts again either way once they are dropped.
+    pub fn laggards_due(&self, room: &mut RoomLag, load: Load, now: Instant) -> bool {
+        if !self.room_paused(room, load, now) {
             return false;
         }
-        self.state = State::Paused { behind_since: None };
+        let since = room.behind_since.unwrap_or(now);
+        if now.saturating_duration_since(since) < self.lag_timeout || 2 * load.behind > load.members
+        {
+            return false;
+        }
+        room.behind_since = Some(now);
         true
     }
 }
@@ -138,93 +149,95 @@ mod tests {
     const HIGH_WATER: usize = 1000;
     const LAG: Duration = Duration::from_secs(2);
 
-    fn load(queued: usize, behind: usize, open: usize) -> Load {
-        Load {
-            queued,
-            behind,
-            open,
-        }
+    fn load(behind: usize, members: usize) -> Load {
+        Load { behind, members }
     }
 
-    /// Past high water reading pauses, and it resumes only below half of it (hysteresis).
+    /// Past high water the server pauses, and it resumes only below half of it (hysteresis).
     #[test]
     fn high_water_pauses_and_half_of_it_resumes() {
-        let t0 = Instant::now();
         let mut bp = Backpressure::new(HIGH_WATER, LAG);
+        assert!(!bp.should_pause(HIGH_WATER), "at the mark: reading");
+        assert!(bp.should_pause(HIGH_WATER + 1));
         assert!(
-            !bp.should_pause(load(HIGH_WATER, 0, 10), t0),
-            "at the mark: reading"
-        );
-        assert!(bp.should_pause(load(HIGH_WATER + 1, 0, 10), t0));
-        assert!(
-            bp.should_pause(load(HIGH_WATER / 2 + 1, 0, 10), t0),
+            bp.should_pause(HIGH_WATER / 2 + 1),
             "above half: still paused"
         );
-        assert!(!bp.should_pause(load(HIGH_WATER / 2, 0, 10), t0));
+        assert!(!bp.should_pause(HIGH_WATER / 2));
         assert!(!bp.is_paused());
     }
 
-    /// One connection behind pauses reading, however little is queued; caught up, it resumes.
+    /// One member behind pauses its room, however little is queued; caught up, it resumes.
+    /// Another room is not touched.
     #[test]
-    fn any_connection_behind_pauses_until_it_catches_up() {
+    fn a_member_behind_pauses_its_room_only() {
         let t0 = Instant::now();
-        let mut bp = Backpressure::new(HIGH_WATER, LAG);
-        assert!(bp.should_pause(load(10, 1, 100), t0));
-        assert!(!bp.should_pause(load(10, 0, 100), t0 + Duration::from_millis(10)));
+        let bp = Backpressure::new(HIGH_WATER, LAG);
+        let (mut a, mut b) = (RoomLag::default(), RoomLag::default());
+        assert!(bp.room_paused(&mut a, load(1, 100), t0));
+        assert!(
+            !bp.room_paused(&mut b, load(0, 100), t0),
+            "another room reads on"
+        );
+        let later = t0 + Duration::from_millis(10);
+        assert!(!bp.room_paused(&mut a, load(0, 100), later));
+        assert!(!a.is_paused());
     }
 
-    /// A laggard is due to be dropped only after --lag-timeout behind without a break.
+    /// A room's laggards are due to be dropped only after --lag-timeout behind without a break.
     #[test]
     fn laggards_are_due_after_the_lag_timeout() {
         let t0 = Instant::now();
-        let mut bp = Backpressure::new(HIGH_WATER, LAG);
-        let lagging = load(10, 1, 100);
-        bp.should_pause(lagging, t0);
+        let bp = Backpressure::new(HIGH_WATER, LAG);
+        let mut room = RoomLag::default();
+        let lagging = load(1, 100);
+        bp.room_paused(&mut room, lagging, t0);
         let almost = t0 + LAG - Duration::from_millis(1);
-        bp.should_pause(lagging, almost);
-        assert!(!bp.laggards_due(lagging, almost));
-        bp.should_pause(lagging, t0 + LAG);
-        assert!(bp.laggards_due(lagging, t0 + LAG));
+        assert!(!bp.laggards_due(&mut room, lagging, almost));
+        assert!(bp.laggards_due(&mut room, lagging, t0 + LAG));
         assert!(
-            !bp.laggards_due(lagging, t0 + LAG),
+            !bp.laggards_due(&mut room, lagging, t0 + LAG),
             "once dropped, the lag clock starts again"
         );
-        bp.should_pause(lagging, t0 + LAG + Duration::from_millis(1));
-        assert!(!bp.laggards_due(lagging, t0 + LAG + Duration::from_millis(1)));
+        assert!(bp.laggards_due(&mut room, lagging, t0 + 2 * LAG));
     }
 
-    /// Catching up for a moment restarts the lag clock.
+    /// Catching up for a moment restarts the room's lag clock.
     #[test]
     fn catching_up_restarts_the_lag_clock() {
         let t0 = Instant::now();
-        let mut bp = Backpressure::new(HIGH_WATER, LAG);
-        bp.should_pause(load(10, 1, 100), t0);
-        bp.should_pause(load(10, 0, 100), t0 + LAG / 2);
+        let bp = Backpressure::new(HIGH_WATER, LAG);
+        let mut room = RoomLag::default();
+        bp.room_paused(&mut room, load(1, 100), t0);
+        bp.room_paused(&mut room, load(0, 100), t0 + LAG / 2);
         let again = t0 + LAG / 2 + Duration::from_millis(1);
-        bp.should_pause(load(10, 1, 100), again);
-        assert!(!bp.laggards_due(load(10, 1, 100), t0 + LAG));
-        assert!(bp.laggards_due(load(10, 1, 100), again + LAG));
+        bp.room_paused(&mut room, load(1, 100), again);
+        assert!(!bp.laggards_due(&mut room, load(1, 100), t0 + LAG));
+        assert!(bp.laggards_due(&mut room, load(1, 100), again + LAG));
     }
 
-    /// When most connections are behind the bottleneck is the server: nobody is dropped.
+    /// When most of a room is behind the bottleneck is the server: nobody is dropped.
     #[test]
-    fn nobody_is_dropped_while_most_are_behind() {
+    fn nobody_is_dropped_while_most_of_the_room_is_behind() {
         let t0 = Instant::now();
-        let mut bp = Backpressure::new(HIGH_WATER, LAG);
-        let overload = load(10, 51, 100);
-        bp.should_pause(overload, t0);
-        assert!(!bp.laggards_due(overload, t0 + 10 * LAG));
-        let half = load(10, 50, 100);
-        assert!(bp.laggards_due(half, t0 + 10 * LAG), "half behind: dropped");
+        let bp = Backpressure::new(HIGH_WATER, LAG);
+        let mut room = RoomLag::default();
+        bp.room_paused(&mut room, load(51, 100), t0);
+        assert!(!bp.laggards_due(&mut room, load(51, 100), t0 + 10 * LAG));
+        assert!(room.is_paused(), "still paused: they are draining");
+        assert!(
+            bp.laggards_due(&mut room, load(50, 100), t0 + 10 * LAG),
+            "half behind: dropped"
+        );
     }
 
-    /// A pause for high water alone never makes anyone a laggard.
+    /// A room with nobody behind is never due, however long the server was over high water.
     #[test]
     fn high_water_alone_drops_nobody() {
         let t0 = Instant::now();
         let mut bp = Backpressure::new(HIGH_WATER, LAG);
-        let full = load(HIGH_WATER + 1, 0, 100);
-        assert!(bp.should_pause(full, t0));
-        assert!(!bp.laggards_due(full, t0 + 10 * LAG));
+        let mut room = RoomLag::default();
+        assert!(bp.should_pause(HIGH_WATER + 1));
+        assert!(!bp.laggards_due(&mut room, load(0, 100), t0 + 10 * LAG));
     }
 }

@@ -67,9 +67,11 @@
 //! DoS warning: everything toward Redis is bounded. Published commands wait in a queue of at
 //! most `--redis-queue-bytes` (past it, a message is not published and is counted as dropped);
 //! subscription commands are bounded by the number of rooms; a reply is bounded by the largest
-//! message. Reading from Redis pauses while the server's own clients are behind (backpressure),
-//! and reads at most a quarter of `--max-queue-bytes` per turn. If Redis then holds too much
-//! for us, its `client-output-buffer-limit pubsub` disconnects us and we reconnect.
+//! message. Messages for a room whose members are behind wait, in order, until it catches up
+//! (per-room backpressure, `server/read.rs`); reading from Redis pauses while the server is
+//! over high water or those waiting messages pass a quarter of it, and reads at most a quarter
+//! of `--max-queue-bytes` per turn. If Redis then holds too much for us, its
+//! `client-output-buffer-limit pubsub` disconnects us and we reconnect.
 
 mod channels;
 mod link;
@@ -232,7 +234,8 @@ impl Bridge {
 
     /// One turn of the bridge: timers, connect progress, writes, reads. Returns what other
     /// nodes sent, as (room, frame) for the server to deliver to the room's local members.
-    /// While `paused` (the server's clients are behind) the subscriber is not read.
+    /// While `paused` (the server is over high water, or holds too much for paused rooms)
+    /// the subscriber is not read.
     pub fn turn(
         &mut self,
         registry: &Registry,

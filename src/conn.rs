@@ -35,8 +35,8 @@
 //!   admission? accept_upgrade / refuse ───▶ 101 and Open, or 503 / 429 and Linger
 //!                        ◀── Report{..}     GET /stats or /metrics
 //!   answer_report(body) ──────────────────▶ 200 and Linger
-//!                        ◀── Message(frame) one data message, encoded once as a server frame
-//!   relay to the room, or send it back (echo); then call again
+//!                        ◀── Message(msg)   one data message
+//!   encode it once into the room's batch, or send it back (echo); then call again
 //!                        ◀── Idle / Yield   drained (wait for readiness) / turn's share used
 //! ```
 //!
@@ -218,9 +218,10 @@ pub enum Action {
         /// A HEAD request: headers only.
         head_only: bool,
     },
-    /// One complete data message, encoded once as an unmasked server frame. The server relays
-    /// it to the room (chat) or sends it back to this connection (echo), and counts it.
-    Message(Bytes),
+    /// One complete data message (text or binary), as tungstenite decoded it. The server
+    /// encodes it once, into the room's batch (chat) or a frame of its own sent back to this
+    /// connection (echo), and counts it.
+    Message(Message),
     /// Nothing more to read now: the socket said `WouldBlock`, the peer sent FIN, or the
     /// connection is closed. Wait for the next readiness event.
     Idle,
@@ -229,10 +230,11 @@ pub enum Action {
     Yield,
 }
 
-/// What became of a frame handed to [`Conn::send`].
+/// What became of what the server handed to [`Conn::send_shared`], [`Conn::send_own`] or
+/// [`Conn::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
-    /// Queued: one delivery.
+    /// Queued: a delivery for each message in it.
     Queued,
     /// Not sent: the connection is not open (still in HTTP, or closing). Not a delivery.
     Skipped,

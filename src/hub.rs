@@ -5,11 +5,21 @@
 //! appears with its first member and vanishes with its last, like Qt's `m_clients` list, one per
 //! path.
 //!
-//! The hub only answers "who is in this room"; the server walks that list and queues the one
-//! encoded frame into each member's outbox. Members are kept in a `Vec` because the hot path is
-//! iterating them for every message; leaving is a linear scan, which is cheap next to the
-//! fan-out it enables (a 10,000-member scan is a few microseconds).
+//! Besides its members, a room keeps what the server needs to relay to them: this turn's
+//! [`Batch`] of messages (`hub/batch.rs`: one buffer per room and turn, each member gets slices
+//! of it), the [`Meter`] of its members' outboxes and its [`RoomLag`] (the room's part of the
+//! backpressure policy, `backpressure.rs`).
+//!
+//! Members are kept in a `Vec` because the hot path is iterating them for every turn's batch;
+//! leaving is a linear scan, which is cheap next to the fan-out it enables (a 10,000-member scan
+//! is a few microseconds).
 
+mod batch;
+
+pub use batch::{Batch, Sealed};
+
+use crate::backpressure::{Load, RoomLag};
+use crate::outbox::Meter;
 use slab::Slab;
 use std::collections::HashMap;
 use std::fmt;
@@ -29,7 +39,8 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// One room: its name and its members, in no particular order (see [`Hub::leave`]).
+/// One room: its name, its members in no particular order (see [`Hub::leave`]), and what the
+/// server keeps to relay to them.
 #[derive(Debug)]
 pub struct Room {
     /// The request path that names it, e.g. `/` or `/kitchen`.
@@ -37,6 +48,22 @@ pub struct Room {
     /// Connections in the room. Each sender's messages reach each member in the order sent
     /// (one outbox per member keeps it), whatever the order of this list.
     pub members: Vec<ConnId>,
+    /// This turn's messages for the room, delivered at the end of the reading.
+    pub batch: Batch,
+    /// What the members' outboxes hold, and how many are behind.
+    pub meter: Meter,
+    /// Since when a member has been behind: while one is, the room is not read.
+    pub lag: RoomLag,
+}
+
+impl Room {
+    /// What the members' outboxes hold now, for the backpressure policy.
+    pub fn load(&self) -> Load {
+        Load {
+            behind: self.meter.behind(),
+            members: self.members.len(),
+        }
+    }
 }
 
 /// All rooms of one server.
@@ -46,6 +73,8 @@ pub struct Hub {
     rooms: Slab<Room>,
     /// Room ids by name, for joining.
     by_name: HashMap<Box<str>, RoomId>,
+    /// Rooms whose batch has frames this turn, each once.
+    batched: Vec<RoomId>,
 }
 
 impl Hub {
@@ -57,12 +86,19 @@ impl Hub {
                 let id = RoomId(self.rooms.insert(Room {
                     name: name.into(),
                     members: Vec::new(),
+                    batch: Batch::default(),
+                    meter: Meter::default(),
+                    lag: RoomLag::default(),
                 }));
                 self.by_name.insert(name.into(), id);
                 id
             }
         };
-        self.rooms[id.0].members.push(conn);
+        let room = &mut self.rooms[id.0];
+        room.members.push(conn);
+        // Only what is relayed from now on is for it: no message, and no part of one, from
+        // earlier in this turn.
+        room.batch.joined(conn);
         id
     }
 
@@ -82,9 +118,61 @@ impl Hub {
         }
     }
 
+    /// Appends one frame from `from` (`None`: another node) to `room`'s batch for this turn;
+    /// returns where in the batch it lies, or `None` if there is no such room.
+    pub fn append(
+        &mut self,
+        room: RoomId,
+        from: Option<ConnId>,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Option<std::ops::Range<usize>> {
+        let r = self.rooms.get_mut(room.0)?;
+        if r.batch.is_empty() {
+            self.batched.push(room);
+        }
+        Some(r.batch.push(from, encode))
+    }
+
+    /// The rooms with frames batched this turn, each once; the list starts afresh.
+    pub fn take_batched(&mut self) -> Vec<RoomId> {
+        std::mem::take(&mut self.batched)
+    }
+
+    /// True while some room has frames batched and not yet delivered.
+    pub fn has_batched(&self) -> bool {
+        !self.batched.is_empty()
+    }
+
+    /// The meter `room`'s members report to (a new, unshared one if there is no such room).
+    pub fn meter(&self, room: RoomId) -> Meter {
+        self.rooms
+            .get(room.0)
+            .map_or_else(Meter::default, |r| r.meter.clone())
+    }
+
+    /// The room, if it exists.
+    pub fn room(&self, room: RoomId) -> Option<&Room> {
+        self.rooms.get(room.0)
+    }
+
+    /// The room, if it exists, to change.
+    pub fn room_mut(&mut self, room: RoomId) -> Option<&mut Room> {
+        self.rooms.get_mut(room.0)
+    }
+
+    /// Every room, to change (the tick's round of laggards).
+    pub fn rooms_mut(&mut self) -> impl Iterator<Item = (RoomId, &mut Room)> {
+        self.rooms.iter_mut().map(|(id, r)| (RoomId(id), r))
+    }
+
     /// The members of `room` (empty if there is no such room).
     pub fn members(&self, room: RoomId) -> &[ConnId] {
         self.rooms.get(room.0).map_or(&[], |r| &r.members)
+    }
+
+    /// How many rooms are paused now (a member behind, as of their last check).
+    pub fn rooms_paused(&self) -> usize {
+        self.rooms.iter().filter(|(_, r)| r.lag.is_paused()).count()
     }
 
     /// How many rooms exist now.

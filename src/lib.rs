@@ -11,14 +11,14 @@
 //!   │  poll ─▶ listener: accept ─▶ a Slot (Conn + bookkeeping) in the slab, keyed by Token  │
 //!   │      ─▶ readable: Conn::on_readable (conn.rs), called until Idle; each call returns   │
 //!   │         one Action: Upgrade{room} (the server admits), Report, Message(frame)         │
-//!   │                       │ a message, encoded once as a server frame                     │
+//!   │                       │ a message, encoded once into its room's batch for the turn    │
 //!   │                       ▼                                                               │
-//!   │                  Hub (hub.rs): who is in the sender's room                            │
-//!   │                       │ one refcounted clone per recipient                            │
+//!   │                  Hub (hub.rs): rooms, their members, each room's batch (hub/batch.rs) │
+//!   │                       │ end of reading: one or two refcounted slices per member       │
 //!   │                       ▼                                                               │
-//!   │                  Outbox (outbox.rs) of each recipient: bounded, counted               │
+//!   │                  Outbox (outbox.rs) of each recipient: bounded, charged what it holds │
 //!   │      ─▶ end of turn: flush every touched outbox with writev; WRITABLE interest only   │
-//!   │         while bytes stay queued; free closed slots                                    │
+//!   │         while bytes stay queued; free closed slots; rooms that caught up read again   │
 //!   └──────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -29,14 +29,14 @@
 //!
 //! | file | room of the house |
 //! |---|---|
-//! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, slot) |
+//! | [`server`] | **the loop**: `Server::run`; its steps in `server/` (accept, read, fanout, slot) |
 //! | [`conn`] | one connection as a state machine, and its seam with the loop, [`conn::Action`] |
 //! | [`stream`] | a connection's socket: plain TCP, or TLS over it (`--tls-cert`, `wss://`) |
 //! | [`wire`] | where tungstenite meets our buffers: the `Wire`, `encode`, the frame constants |
 //! | [`http`] | just enough HTTP/1.1 to answer or upgrade a request |
-//! | [`hub`] | rooms and their members |
-//! | [`outbox`] | the bounded per-connection send queue and the server-wide meter |
-//! | [`backpressure`] | when reading pauses, and when a laggard is dropped |
+//! | [`hub`] | rooms, their members, and each room's batch of the turn (`hub/batch.rs`) |
+//! | [`outbox`] | the bounded per-connection send queue, and the meters of what outboxes hold |
+//! | [`backpressure`] | when a room (or the server) stops being read, and when a laggard is dropped |
 //! | [`stats`] | `/stats`, `/metrics` (one table) and the periodic log summary |
 //! | [`config`] | every knob, its unit and safe default, and the flags that set them |
 //! | [`cli`] | the command-line lexer every subcommand shares |
@@ -64,14 +64,17 @@
 //!    spurious or stale event is harmless.
 //! 5. WRITABLE is registered only while something is queued (in the outbox, or TLS ciphertext
 //!    the socket has not taken).
-//! 6. Every queue is bounded: an outbox by `--max-queue-bytes` (past it the peer is dropped as
-//!    a slow consumer), all outboxes together by `--high-water-bytes` (past it the server stops
-//!    reading, so TCP slows the senders), a request head by `--max-head-bytes`, a message by
+//! 6. Every queue is bounded, by what it holds, not only by its payload: an outbox by
+//!    `--max-queue-bytes` (each chunk charged its bookkeeping too; past the cap the peer is
+//!    dropped as a slow consumer, and past half of it the peer's room stops being read, so TCP
+//!    slows that room's senders), all outboxes together by `--high-water-bytes` (past it the
+//!    server stops reading), a request head by `--max-head-bytes`, a message by
 //!    `--max-message-bytes`.
 //! 7. Slab slots are freed only at the end of a turn, after the whole event batch, so a stale
 //!    event never reaches a new connection that reused the key. Reserved tokens live outside
 //!    the slab's range.
-//! 8. A broadcast is encoded once; each recipient gets a cheap shared reference, not a copy.
+//! 8. A broadcast is encoded once, into its room's buffer for the turn; each recipient gets
+//!    refcounted slices of that buffer, never a copy and never its own messages.
 
 pub mod backpressure;
 #[cfg(feature = "redis")]

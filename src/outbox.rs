@@ -5,23 +5,39 @@
 //! their order, which RFC 6455 needs (a Close must come after the data it ends).
 //!
 //! ```text
-//!   hub fan-out ──push(frame.clone())──▶ ┌──────────── Outbox ─────────────┐
-//!   (one encoded frame, many clones)     │ [hdr|msg] [hdr|msg] [pong] ...  │ ──writev──▶ socket
-//!   tungstenite control frames ─push──▶  └─────────────────────────────────┘  (up to 1024
-//!                                            bytes: counted, bounded            chunks per call)
+//!   room fan-out ──push_shared(slices)──▶ ┌──────────── Outbox ─────────────┐
+//!   (one buffer per room and turn,        │ [frames of a turn] [pong] ...   │ ──writev──▶ socket
+//!    one or two slices per member)        └─────────────────────────────────┘  (up to 1024
+//!   tungstenite control frames ─push──▶       held bytes: counted, bounded      chunks per call)
 //! ```
 //!
-//! Chunks are [`Bytes`]: a broadcast is encoded once and each recipient holds a refcounted
-//! clone, so 1,000 recipients of a 64 KiB message cost one 64 KiB buffer, not 64 MiB.
+//! Chunks are [`Bytes`]: a room's messages of one turn are encoded once into one buffer and
+//! each member holds refcounted slices of it (`hub/batch.rs`), so 1,000 recipients of a 64 KiB
+//! message cost one 64 KiB buffer, not 64 MiB.
+//!
+//! ## What is counted: what is held
+//!
+//! An outbox is charged for the memory it keeps alive, not only for the bytes it will write:
+//!
+//! - every chunk costs [`CHUNK_COST`] on top of its bytes: its slot in the queue and the
+//!   bookkeeping of the allocation it points into. Without this, a flood of empty messages
+//!   (2-byte frames) held fifty times what was counted;
+//! - slices of a shared buffer are charged the *whole* buffer, once: a member's slices skip
+//!   its own frames, but they keep the buffer, own frames included, alive until written.
+//!
+//! So the memory an outbox holds is at most its charge, plus its queue's spare slots (a
+//! `VecDeque` keeps up to twice its longest length; that is at most the peak charge again):
+//! never more than twice `--max-queue-bytes` per connection, whatever the message sizes. A
+//! buffer shared by many outboxes is charged to each of them, so for ordinary broadcasts the
+//! charge over-counts what is really held.
 //!
 //! Two limits live here, and they are different things:
-//! - the per-connection cap (`--max-queue-bytes`): [`Outbox::push`] refuses a chunk that would
-//!   go past it, and the caller drops the connection as a slow consumer;
-//! - the server-wide [`Meter`]: the bytes queued in all outboxes and how many outboxes are
-//!   *behind* (more than half full). The server stops reading new messages while the bytes
-//!   pass its high-water mark or any outbox is behind, and drops the outboxes that stay behind
-//!   for `--lag-timeout`, unless most are behind: then the bottleneck is the server or the
-//!   network, not one slow reader (the policy is `backpressure.rs`).
+//! - the per-connection cap (`--max-queue-bytes`): [`Outbox::push_shared`] refuses what would
+//!   take the charge past it, and the caller drops the connection as a slow consumer;
+//! - the [`Meter`]s: what all outboxes of the server hold, and what the outboxes of one room
+//!   hold, each with the number of outboxes *behind* (charged more than half their cap). The
+//!   policy that reads them, pausing a room's readers or the whole server, is
+//!   `backpressure.rs`.
 //!
 //! The outbox never sees a socket: [`Outbox::write_to`] takes any [`Write`], which is how the
 //! unit tests below drive it.
@@ -30,22 +46,38 @@ use bytes::{Buf, Bytes};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::mem::size_of;
 use std::rc::Rc;
 
 /// Most chunks handed to one `writev(2)`: Linux's limit (`UIO_MAXIOV`, also macOS's `IOV_MAX`).
 /// Each `writev` costs microseconds of kernel work (copy, TCP, waking the reader) whatever it
-/// carries, and under fan-out a recipient's outbox holds many small frames at once, so the
-/// more frames per call, the fewer calls per delivery. The slice array is 16 KiB of stack.
+/// carries, and a recipient's outbox may hold many chunks at once, so the more per call, the
+/// fewer calls per delivery. The slice array is 16 KiB of stack.
 pub const MAX_IOV: usize = 1024;
+
+/// Chunks a `writev` carries in the common case; more take the [`MAX_IOV`] path.
+const FEW_IOV: usize = 8;
 
 /// Capacity an emptied queue may keep. A connection that once held thousands of chunks gives the
 /// memory back; one that holds a few keeps its small buffer and does not reallocate.
 const KEEP_CAPACITY: usize = 16;
 
-/// What all outboxes of one server hold together, shared by them (single-threaded, so
-/// `Rc<Cell>`): the bytes queued, and how many outboxes are *behind* (more than half full).
+/// What the allocation behind a chunk costs beyond its bytes, at most: `Bytes`' shared control
+/// block (24 bytes, 32 with the allocator's header) and the buffer's own allocator header and
+/// rounding (up to 24 bytes), plus slack up to the frame header's largest size that
+/// `wire::encode` may reserve and not use (8 bytes). Rounded up.
+const ALLOCATION_COST: usize = 64;
+
+/// What one queued chunk costs beyond its bytes, charged against the cap with them: its slot in
+/// the queue, counted twice (a `VecDeque` grows by doubling and shrinks only when emptied, so up
+/// to half its slots may stand empty), and `ALLOCATION_COST`. 144 bytes on 64-bit targets.
+pub const CHUNK_COST: usize = 2 * size_of::<Chunk>() + ALLOCATION_COST;
+
+/// What a set of outboxes hold together, shared by them (single-threaded, so `Rc<Cell>`): the
+/// bytes charged, and how many of the outboxes are *behind* (charged more than half their cap).
 ///
-/// The server reads both to decide whether to pause reading (see `backpressure.rs`).
+/// Every outbox reports to the server's meter, and once its connection joins a room, to that
+/// room's meter too. The server reads them to decide when reading pauses (`backpressure.rs`).
 #[derive(Clone, Debug, Default)]
 pub struct Meter(Rc<MeterCells>);
 
@@ -56,7 +88,7 @@ struct MeterCells {
 }
 
 impl Meter {
-    /// Bytes queued right now, across all outboxes sharing this meter.
+    /// Bytes charged right now, across all outboxes sharing this meter.
     pub fn get(&self) -> usize {
         self.0.bytes.get()
     }
@@ -87,20 +119,44 @@ impl Meter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
+/// One queued chunk: bytes to write, and what else it keeps alive.
+#[derive(Debug)]
+struct Chunk {
+    /// The bytes still to write (advanced in place by a partial write).
+    bytes: Bytes,
+    /// Bytes of the shared buffer this chunk keeps alive that no chunk of this outbox will
+    /// write (the member's own frames), charged until this chunk, the last of its buffer, is
+    /// written.
+    hidden: usize,
+}
+
+impl Chunk {
+    /// What this chunk is charged now.
+    fn charge(&self) -> usize {
+        self.bytes.len() + self.hidden + CHUNK_COST
+    }
+}
+
 /// One connection's queue of outgoing bytes. See the module docs.
 #[derive(Debug)]
 pub struct Outbox {
-    /// Chunks in send order; the front one may be partly written (it is advanced in place).
-    chunks: VecDeque<Bytes>,
-    /// Bytes in `chunks`, so the cap check is O(1).
+    /// Chunks in send order; the front one may be partly written.
+    chunks: VecDeque<Chunk>,
+    /// Bytes for this connection alone (control frames, echoes), appended here rather than
+    /// queued one chunk each, so a burst of small ones costs one chunk. It comes after
+    /// `chunks`, and becomes a chunk itself before anything else is queued or written.
+    tail: Vec<u8>,
+    /// Bytes still to write, in `chunks` and `tail`.
     bytes: usize,
-    /// The per-connection cap in bytes (`--max-queue-bytes`).
+    /// What is charged against the cap: each chunk's charge, and the tail's.
+    held: usize,
+    /// The cap on `held` (`--max-queue-bytes`).
     cap: usize,
-    /// The server-wide total this outbox contributes to.
-    meter: Meter,
+    /// The server's meter, and the room's once the connection joins one.
+    meters: [Option<Meter>; 2],
     /// The front chunk has been partly written (so a frame boundary is not at the front).
     mid_chunk: bool,
-    /// More than half of `cap` is queued; counted in the meter's `behind`.
+    /// More than half of `cap` is held; counted in the meters' `behind`.
     behind: bool,
 }
 
@@ -109,39 +165,144 @@ impl Outbox {
     pub fn new(cap: usize, meter: Meter) -> Outbox {
         Outbox {
             chunks: VecDeque::new(),
+            tail: Vec::new(),
             bytes: 0,
+            held: 0,
             cap,
-            meter,
+            meters: [Some(meter), None],
             mid_chunk: false,
             behind: false,
         }
     }
 
+    /// Reports to `room`'s meter from now on, as well as the server's (its connection joined).
+    pub fn join(&mut self, room: Meter) {
+        room.add(self.held);
+        room.set_behind(false, self.behind);
+        self.meters[1] = Some(room);
+    }
+
     /// Queues `chunk`, or refuses it with [`Full`] if that would pass the cap.
     pub fn push(&mut self, chunk: Bytes) -> Result<(), Full> {
-        if self.bytes + chunk.len() > self.cap {
+        let len = chunk.len();
+        self.push_shared(&[chunk], len)
+    }
+
+    /// Queues `slices`, all cut from one shared buffer of `whole` bytes, or none of them if
+    /// that would pass the cap ([`Full`]). The buffer is charged whole: see the module docs.
+    pub fn push_shared(&mut self, slices: &[Bytes], whole: usize) -> Result<(), Full> {
+        let own: usize = slices.iter().map(Bytes::len).sum();
+        debug_assert!(own <= whole, "slices of a buffer fit in it");
+        let sealing = if self.tail.is_empty() {
+            0
+        } else {
+            self.tail.len() + CHUNK_COST
+        };
+        let after = self.held - self.tail_charge() + sealing + whole + slices.len() * CHUNK_COST;
+        if after > self.cap {
             return Err(Full);
         }
-        self.push_unchecked(chunk);
+        self.seal_tail();
+        let last = slices.len().saturating_sub(1);
+        for (i, slice) in slices.iter().enumerate() {
+            let hidden = if i == last { whole - own } else { 0 };
+            self.bytes += slice.len();
+            self.queue(Chunk {
+                bytes: slice.clone(),
+                hidden,
+            });
+        }
+        self.update_behind();
         Ok(())
     }
 
-    /// Queues `chunk` whatever the cap says. For the few small things the server itself must
-    /// say (an HTTP response, a close frame); the cap is checked again after them.
+    /// Queues `chunk` whatever the cap says. For the few things the server itself must say
+    /// (an HTTP response); the cap is checked again after them.
     pub fn push_unchecked(&mut self, chunk: Bytes) {
         if chunk.is_empty() {
             return;
         }
+        self.seal_tail();
         self.bytes += chunk.len();
-        self.meter.add(chunk.len());
-        self.chunks.push_back(chunk);
+        self.queue(Chunk {
+            bytes: chunk,
+            hidden: 0,
+        });
         self.update_behind();
     }
 
-    /// Keeps `behind` and the meter's count of behind outboxes in step with `bytes`.
+    /// Appends what `write` writes to the tail (bytes for this connection alone, such as an
+    /// echo), or nothing if that would pass the cap ([`Full`]).
+    pub fn append(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), Full> {
+        let before = self.tail.len();
+        self.change_tail(write);
+        if self.held > self.cap {
+            self.change_tail(|tail| tail.truncate(before));
+            return Err(Full);
+        }
+        self.update_behind();
+        Ok(())
+    }
+
+    /// Appends `bytes` to the tail whatever the cap says: for control frames (a Pong or a
+    /// Close must not be refused); the cap is checked again after them.
+    pub fn append_unchecked(&mut self, bytes: &[u8]) {
+        self.change_tail(|tail| tail.extend_from_slice(bytes));
+        self.update_behind();
+    }
+
+    /// What the tail is charged: its capacity (what it really holds), plus `CHUNK_COST`
+    /// while it has bytes.
+    fn tail_charge(&self) -> usize {
+        let cost = if self.tail.is_empty() { 0 } else { CHUNK_COST };
+        self.tail.capacity() + cost
+    }
+
+    /// Changes the tail with `change`, keeping `bytes` and the charges in step.
+    fn change_tail(&mut self, change: impl FnOnce(&mut Vec<u8>)) {
+        let (len, was) = (self.tail.len(), self.tail_charge());
+        change(&mut self.tail);
+        self.bytes = self.bytes - len + self.tail.len();
+        self.charge(self.tail_charge(), was);
+    }
+
+    /// Turns the tail into a chunk, so what is queued next comes after it.
+    fn seal_tail(&mut self) {
+        if self.tail.is_empty() {
+            return;
+        }
+        let was = self.tail_charge();
+        let mut tail = std::mem::take(&mut self.tail);
+        self.charge(0, was);
+        // Charged by its length from now on: give back what doubling left unused.
+        tail.shrink_to_fit();
+        self.queue(Chunk {
+            bytes: Bytes::from(tail),
+            hidden: 0,
+        });
+    }
+
+    /// Appends one chunk and charges it (its bytes are already counted in `bytes`).
+    fn queue(&mut self, chunk: Chunk) {
+        self.charge(chunk.charge(), 0);
+        self.chunks.push_back(chunk);
+    }
+
+    /// Adds `add` to what this outbox and its meters hold, and takes `sub` off.
+    fn charge(&mut self, add: usize, sub: usize) {
+        self.held = self.held + add - sub;
+        for meter in self.meters.iter().flatten() {
+            meter.add(add);
+            meter.sub(sub);
+        }
+    }
+
+    /// Keeps `behind` and the meters' counts of behind outboxes in step with `held`.
     fn update_behind(&mut self) {
-        let behind = self.bytes > self.cap / 2;
-        self.meter.set_behind(self.behind, behind);
+        let behind = self.held > self.cap / 2;
+        for meter in self.meters.iter().flatten() {
+            meter.set_behind(self.behind, behind);
+        }
         self.behind = behind;
     }
 
@@ -150,7 +311,12 @@ impl Outbox {
         self.bytes
     }
 
-    /// True when more than half the cap is queued.
+    /// What the queued bytes are charged against the cap (see the module docs).
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// True when more than half the cap is held.
     pub fn is_behind(&self) -> bool {
         self.behind
     }
@@ -160,23 +326,25 @@ impl Outbox {
         self.bytes == 0
     }
 
-    /// True when more than the cap is queued (possible only through `push_unchecked`).
+    /// True when more than the cap is held (possible only through unchecked pushes).
     pub fn is_over_cap(&self) -> bool {
-        self.bytes > self.cap
+        self.held > self.cap
     }
 
     /// Drops everything queued except the unwritten rest of a partly written front chunk, which
     /// must still go out whole for the peer to find the next frame boundary. Returns the bytes
     /// dropped. Used when a slow consumer is cut off.
     pub fn discard(&mut self) -> usize {
+        self.seal_tail();
         let keep = if self.mid_chunk {
             self.chunks.pop_front()
         } else {
             None
         };
-        let dropped = self.bytes - keep.as_ref().map_or(0, Bytes::len);
-        self.meter.sub(dropped);
+        let dropped = self.bytes - keep.as_ref().map_or(0, |c| c.bytes.len());
+        let released = self.held - keep.as_ref().map_or(0, Chunk::charge);
         self.bytes -= dropped;
+        self.charge(0, released);
         self.chunks.clear();
         self.chunks.shrink_to(KEEP_CAPACITY);
         if let Some(front) = keep {
@@ -193,14 +361,17 @@ impl Outbox {
     /// Why a loop: readiness is edge-triggered (mio), so after a WRITABLE event we must write
     /// until the kernel says `WouldBlock`, or we may never hear from this socket again.
     pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<usize> {
+        self.seal_tail();
         let mut written = 0;
         while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let n = self.chunks.len().min(MAX_IOV);
-            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
-                *slot = IoSlice::new(chunk);
-            }
-            match w.write_vectored(&slices[..n]) {
+            // Most writes carry a turn's one or two slices: filling the array for a backlog
+            // (16 KiB) would cost more than the rest of the call's user-space work.
+            let result = if self.chunks.len() <= FEW_IOV {
+                self.write_some::<FEW_IOV>(w)
+            } else {
+                self.write_some::<MAX_IOV>(w)
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => {
                     self.consume(k);
@@ -217,133 +388,51 @@ impl Outbox {
         Ok(written)
     }
 
-    /// Removes `k` written bytes from the front.
+    /// One `writev` of up to `N` chunks from the front.
+    fn write_some<const N: usize>(&self, w: &mut impl Write) -> io::Result<usize> {
+        let mut slices = [IoSlice::new(&[]); N];
+        let n = self.chunks.len().min(N);
+        for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
+            *slot = IoSlice::new(&chunk.bytes);
+        }
+        w.write_vectored(&slices[..n])
+    }
+
+    /// Removes `k` written bytes from the front, releasing each chunk's charge as it goes.
     fn consume(&mut self, mut k: usize) {
         self.bytes -= k;
-        self.meter.sub(k);
+        let mut released = 0;
         while k > 0 {
             // `k` never exceeds the bytes queued: a writer reports at most what it was given.
             let front = self.chunks.front_mut().expect("written more than queued");
-            if k >= front.len() {
-                k -= front.len();
+            if k >= front.bytes.len() {
+                k -= front.bytes.len();
+                released += front.charge();
                 self.chunks.pop_front();
                 self.mid_chunk = false;
             } else {
-                front.advance(k);
+                front.bytes.advance(k);
+                released += k;
                 self.mid_chunk = true;
                 k = 0;
             }
         }
+        self.charge(0, released);
         self.update_behind();
     }
 }
 
 impl Drop for Outbox {
-    /// A connection that goes away takes its queued bytes off the server-wide meter.
+    /// A connection that goes away takes what it held off the meters.
     fn drop(&mut self) {
-        self.meter.sub(self.bytes);
-        self.meter.set_behind(self.behind, false);
+        let held = self.held;
+        self.charge(0, held);
+        for meter in self.meters.iter().flatten() {
+            meter.set_behind(self.behind, false);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A writer that takes at most `room` bytes, then says `WouldBlock`, like a full socket.
-    struct Pipe {
-        got: Vec<u8>,
-        room: usize,
-        calls: usize,
-    }
-
-    impl Write for Pipe {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.write_vectored(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            self.calls += 1;
-            if self.room == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let mut n = 0;
-            for b in bufs {
-                let take = b.len().min(self.room);
-                self.got.extend_from_slice(&b[..take]);
-                self.room -= take;
-                n += take;
-            }
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn pipe(room: usize) -> Pipe {
-        Pipe {
-            got: Vec::new(),
-            room,
-            calls: 0,
-        }
-    }
-
-    /// A push past the cap is refused and changes nothing.
-    #[test]
-    fn push_past_cap_is_refused() {
-        let meter = Meter::default();
-        let mut o = Outbox::new(10, meter.clone());
-        assert_eq!(o.push(Bytes::from_static(b"123456")), Ok(()));
-        assert_eq!(o.push(Bytes::from_static(b"12345")), Err(Full));
-        assert_eq!((o.len(), meter.get()), (6, 6));
-        assert_eq!(meter.behind(), 1, "more than half full");
-    }
-
-    /// Many chunks go out in one vectored write, in order, and the meter follows.
-    #[test]
-    fn chunks_are_written_in_order_with_few_calls() {
-        let meter = Meter::default();
-        let mut o = Outbox::new(1 << 20, meter.clone());
-        for i in 0..1100u32 {
-            o.push(Bytes::from(vec![i as u8; 3])).unwrap();
-        }
-        let mut p = pipe(usize::MAX);
-        assert_eq!(o.write_to(&mut p).unwrap(), 3300);
-        assert_eq!(
-            p.calls, 2,
-            "1100 chunks take two writev calls of up to 1024"
-        );
-        assert!(p.got.chunks(3).enumerate().all(|(i, c)| c == [i as u8; 3]));
-        assert_eq!(meter.get(), 0);
-        assert!(o.is_empty());
-    }
-
-    /// A short write leaves the rest of the front chunk queued and resumes from it.
-    #[test]
-    fn partial_write_resumes_mid_chunk() {
-        let mut o = Outbox::new(100, Meter::default());
-        o.push(Bytes::from_static(b"hello ")).unwrap();
-        o.push(Bytes::from_static(b"world")).unwrap();
-        let mut p = pipe(4);
-        assert_eq!(o.write_to(&mut p).unwrap(), 4);
-        assert!(o.mid_chunk);
-        p.room = 100;
-        o.write_to(&mut p).unwrap();
-        assert_eq!(p.got, b"hello world");
-    }
-
-    /// Discarding keeps the partly written front chunk so the peer still sees whole frames.
-    #[test]
-    fn discard_keeps_a_partly_written_front() {
-        let meter = Meter::default();
-        let mut o = Outbox::new(100, meter.clone());
-        o.push(Bytes::from_static(b"abcdef")).unwrap();
-        o.push(Bytes::from_static(b"ghij")).unwrap();
-        o.write_to(&mut pipe(2)).unwrap();
-        assert_eq!(o.discard(), 4);
-        assert_eq!((o.len(), meter.get()), (4, 4));
-        drop(o);
-        assert_eq!(meter.get(), 0, "a dropped outbox leaves the meter");
-        assert_eq!(meter.behind(), 0);
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;

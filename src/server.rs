@@ -8,21 +8,25 @@
 //!   ├─ signals / waker → begin the shutdown (Close 1001 to everyone)
 //!   └─ Token(id) → readable: queue for reading · writable: queue for flushing
 //!  read_ready   → read each queued connection until it has nothing more for now, and do
-//!                 what it asks: admit an upgrade, answer a report, relay a message (encode
-//!                 once, push a clone into each recipient's outbox). Paused while
-//!                 backpressure says so: TCP then slows the senders (backpressure.rs)
-//!  bridge_turn  → (with --redis) the Redis connections: publish what was relayed, deliver
-//!                 what other nodes sent to this node's members of the room (bridge.rs)
+//!                 what it asks: admit an upgrade, answer a report, relay a message (encoded
+//!                 once, into its room's batch for this turn). A connection whose room is
+//!                 paused (a member behind) is parked, not read: TCP then slows the senders
+//!                 of that room alone (backpressure.rs)
+//!  bridge_turn  → (with --redis) the Redis connections: publish what was relayed; what
+//!                 other nodes sent joins the room's batch (bridge.rs)
+//!  fan_out      → each room's batch to its members: slices of one shared buffer (hub/batch.rs)
 //!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
 //!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
 //!                 state: WRITABLE only while bytes are queued; closed slots freed here,
 //!                 after the whole batch of events
+//!  unpark       → rooms whose members caught up are read again (at once, not next tick)
 //! ```
 //!
 //! The steps live beside this file: `server/accept.rs` (accepting sockets, admitting
-//! upgrades), `server/read.rs` (reading and relaying), `server/slot.rs` (a connection's slot,
-//! flushing, freeing). A connection's socket is a `Stream` (`stream.rs`): plain TCP, or TLS
-//! over it with `--tls-cert`.
+//! upgrades), `server/read.rs` (reading and relaying), `server/fanout.rs` (batches to
+//! outboxes, parking and laggards), `server/slot.rs` (a connection's slot, flushing,
+//! freeing). A connection's socket is a `Stream` (`stream.rs`): plain TCP, or TLS over it
+//! with `--tls-cert`.
 //!
 //! This file and its steps are the only code that reads the clock and owns the `Poll`;
 //! everything they call is handed `now`. The one other user of the `Registry` is the Redis
@@ -31,10 +35,11 @@
 //! "the kernel has no more for now".
 
 mod accept;
+mod fanout;
 mod read;
 mod slot;
 
-use crate::backpressure::{Backpressure, Load};
+use crate::backpressure::Backpressure;
 use crate::config::Config;
 use crate::conn::Scratch;
 use crate::http::Report;
@@ -42,9 +47,13 @@ use crate::hub::{ConnId, Hub};
 use crate::outbox::Meter;
 use crate::stats::{self, Gauges, Stats};
 use accept::Admission;
-use log::{info, warn};
+use log::info;
+// Only the certificate reload logs a warning here; the other steps log their own.
+#[cfg(feature = "tls")]
+use log::warn;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
+use read::Parked;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -106,6 +115,9 @@ pub struct Server {
     scratch: Scratch,
     /// Connections that may have unread input, in turn order.
     ready: VecDeque<ConnId>,
+    /// What waits for a paused room to catch up: its connections' unread input, other nodes'
+    /// frames for it.
+    parked: Parked,
     /// Connections touched this turn: flushed (and maybe freed) at its end.
     dirty: Vec<ConnId>,
     /// When things are due.
@@ -188,6 +200,7 @@ impl Server {
             stats: Stats::default(),
             scratch: Scratch::new(SCRATCH_BYTES),
             ready: VecDeque::new(),
+            parked: Parked::default(),
             dirty: Vec::new(),
             timers: Timers {
                 tick: now,
@@ -260,6 +273,7 @@ impl Server {
             self.read_ready(now);
             #[cfg(feature = "redis")]
             self.bridge_turn(now);
+            self.fan_out(now);
             if now >= self.timers.tick {
                 self.tick(now);
             }
@@ -268,6 +282,7 @@ impl Server {
                 self.accept(now)?;
             }
             self.flush_dirty(now);
+            self.unpark(now);
             if self.timers.summary.is_some_and(|t| now >= t) {
                 self.timers.summary = Some(now + self.config.summary_interval);
                 info!("{}", self.stats.summary(&self.gauges()));
@@ -281,11 +296,13 @@ impl Server {
         }
     }
 
-    /// How long `poll` may sleep: not at all if input waits to be read, else until the next
-    /// deadline (tick, accept retry or shutdown). An empty wake-up means "a timer is due".
+    /// How long `poll` may sleep: not at all if input waits to be read or frames to be
+    /// delivered, else until the next deadline (tick, accept retry or shutdown). An empty
+    /// wake-up means "a timer is due". Parked connections do not count: their room resumes
+    /// only when a flush drains it, or a tick drops its laggards.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let paused = self.backpressure.is_paused();
-        if !self.ready.is_empty() && !paused {
+        if (!self.ready.is_empty() && !paused) || self.hub.has_batched() {
             return Some(Duration::ZERO);
         }
         let next = [
@@ -293,7 +310,9 @@ impl Server {
             self.timers.accept_retry,
             self.timers.shutdown,
             #[cfg(feature = "redis")]
-            self.bridge.as_ref().and_then(|b| b.deadline(now, paused)),
+            self.bridge
+                .as_ref()
+                .and_then(|b| b.deadline(now, self.bridge_paused())),
         ]
         .into_iter()
         .flatten()
@@ -301,41 +320,13 @@ impl Server {
         next.map(|t| t.saturating_duration_since(now))
     }
 
-    /// What the outboxes hold now, for the backpressure policy.
-    fn load(&self) -> Load {
-        Load {
-            queued: self.meter.get(),
-            behind: self.meter.behind(),
-            open: self.admission.open(),
-        }
-    }
-
     /// Checks every connection's deadlines, and the laggards; runs once per tick.
     fn tick(&mut self, now: Instant) {
         self.timers.tick = now + self.config.tick();
-        let load = self.load();
-        self.backpressure.should_pause(load, now);
-        if self.backpressure.laggards_due(load, now) {
-            self.drop_laggards(now);
-        }
+        self.drop_laggards(now);
         for (id, slot) in self.slots.iter_mut() {
             slot.conn.on_tick(now, &self.config);
             slot.mark_dirty(ConnId(id), &mut self.dirty);
-        }
-    }
-
-    /// Drops, as slow consumers, the connections that held reading up for `--lag-timeout`
-    /// (the backpressure policy said they are due).
-    fn drop_laggards(&mut self, now: Instant) {
-        for (id, slot) in self.slots.iter_mut() {
-            if slot.conn.is_behind() {
-                warn!(
-                    "conn={id} slow consumer: {} bytes queued",
-                    slot.conn.queued()
-                );
-                slot.conn.drop_slow_consumer(now);
-                slot.mark_dirty(ConnId(id), &mut self.dirty);
-            }
         }
     }
 
@@ -348,6 +339,7 @@ impl Server {
             queued_bytes: self.meter.get(),
             behind: self.meter.behind(),
             paused: self.backpressure.is_paused(),
+            rooms_paused: self.hub.rooms_paused(),
             rss_bytes: stats::rss_bytes(),
             #[cfg(feature = "redis")]
             redis: self.bridge.as_ref().map(|b| b.counters()),

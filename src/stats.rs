@@ -58,8 +58,10 @@ pub struct Gauges {
     pub queued_bytes: usize,
     /// Connections over half their queue cap.
     pub behind: usize,
-    /// Reading is paused for backpressure.
+    /// The whole server stopped reading: its outboxes hold more than `--high-water-bytes`.
     pub paused: bool,
+    /// Rooms not read because a member is behind (as of their last check).
+    pub rooms_paused: usize,
     /// Resident memory of the process in bytes, if the platform tells (Linux `/proc`).
     pub rss_bytes: Option<u64>,
     /// The Redis bridge's counters, when the node runs with `--redis`.
@@ -321,11 +323,13 @@ const METRICS: &[Metric] = &[
     gauge("connections_open", "Open WebSocket connections.", |_, g| Some(Count(g.open as u64))),
     gauge("sockets", "Sockets held, in any phase.", |_, g| Some(Count(g.sockets as u64))),
     gauge("rooms", "Rooms with members.", |_, g| Some(Count(g.rooms as u64))),
-    gauge("queued_bytes", "Bytes queued in all outboxes.",
+    gauge("queued_bytes", "Bytes held by all outboxes (queued bytes and each chunk's cost).",
         |_, g| Some(Count(g.queued_bytes as u64))),
     gauge("behind", "Connections over half their queue cap.", |_, g| Some(Count(g.behind as u64))),
-    gauge("reading_paused", "1 while reading is paused for backpressure.",
+    gauge("reading_paused", "1 while the whole server stops reading (past high water).",
         |_, g| Some(Flag(g.paused))),
+    gauge("rooms_paused", "Rooms not read while a member is behind.",
+        |_, g| Some(Count(g.rooms_paused as u64))),
     counter("accepted_total", "TCP connections accepted.", |s, _| Some(Count(s.accepted))),
     counter("refused_total", "TCP connections refused at accept.", |s, _| Some(Count(s.refused))),
     counter("upgraded_total", "WebSocket upgrades completed.", |s, _| Some(Count(s.upgraded))),

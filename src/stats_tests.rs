@@ -10,6 +10,7 @@ fn gauges() -> Gauges {
         queued_bytes: 10,
         behind: 0,
         paused: false,
+        rooms_paused: 0,
         rss_bytes: None,
         redis: None,
     }

@@ -49,19 +49,38 @@ pub fn ws_config(cfg: &Config) -> WebSocketConfig {
 }
 
 /// Encodes a text or binary message as one unmasked server frame (RFC 6455 §5.2: servers never
-/// mask). Done once per message; recipients share the result.
+/// mask), in a buffer of its own: for an echo, which has one recipient.
 pub fn encode(msg: &Message) -> Bytes {
+    let mut buf = Vec::with_capacity(msg.len() + MAX_FRAME_HEADER);
+    encode_into(msg, &mut buf);
+    Bytes::from(buf)
+}
+
+/// Appends `msg` to `buf` as one unmasked server frame: header, then payload. This is the one
+/// copy a relayed message's payload makes; recipients share the buffer (`hub/batch.rs`).
+pub fn encode_into(msg: &Message, buf: &mut Vec<u8>) {
     let (opcode, payload) = match msg {
         Message::Text(t) => (Data::Text, Bytes::from(t.clone())),
         Message::Binary(b) => (Data::Binary, b.clone()),
         _ => unreachable!("only data messages are relayed"),
     };
-    let mut buf = Vec::with_capacity(payload.len() + MAX_FRAME_HEADER);
+    buf.reserve(payload.len() + MAX_FRAME_HEADER);
     // Writing into a Vec cannot fail.
     Frame::message(payload, OpCode::Data(opcode), true)
-        .format(&mut buf)
+        .format(buf)
         .expect("writing to a Vec");
-    Bytes::from(buf)
+}
+
+/// The length of `msg` framed by [`encode_into`]: a 2-byte header, plus 2 or 8 bytes of
+/// extended length for payloads of 126 bytes and more, or 65,536 and more (RFC 6455 §5.2).
+pub fn framed_len(msg: &Message) -> usize {
+    let len = msg.len();
+    let extended = match len {
+        0..=125 => 0,
+        126..=0xffff => 2,
+        _ => 8,
+    };
+    2 + extended + len
 }
 
 /// The stream tungstenite sees: reads come from bytes the server already took off the socket,
@@ -105,11 +124,25 @@ impl Read for Wire<'_> {
 impl Write for Wire<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         trace!("control frame out: {} bytes", buf.len());
-        self.outbox.push_unchecked(Bytes::copy_from_slice(buf));
+        self.outbox.append_unchecked(buf);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The length `framed_len` predicts is the length `encode` writes, at every header size.
+    #[test]
+    fn framed_len_is_what_encode_writes() {
+        for len in [0, 1, 125, 126, 0xffff, 0x10000] {
+            let msg = Message::binary(vec![0u8; len]);
+            assert_eq!(framed_len(&msg), encode(&msg).len(), "payload of {len}");
+        }
     }
 }

@@ -433,6 +433,102 @@ fn password_in_the_url_is_sent_with_auth() {
     assert_eq!(stat(&a, "redis_connected"), 1);
 }
 
+/// A laggard on node B holds up only its own room's messages from other nodes there: room
+/// /b's messages from node A keep reaching B while /a waits, the laggard is dropped at
+/// `--lag-timeout`, and /a's healthy member on B then gets every message from A, in order.
+#[test]
+#[ignore = "needs redis-server (scripts/setup-test-deps.sh)"]
+fn a_laggard_holds_up_only_its_own_rooms_remote_messages() {
+    const LAG: Duration = Duration::from_secs(2);
+    // 4 KiB each: 6 MB, more than the laggard's socket buffers take.
+    const FLOOD: u32 = 1500;
+    let redis = RedisServer::start();
+    let mut opts = redis.options("a");
+    // Node A publishes the whole flood: none of it may be dropped for a full queue.
+    opts.queue_bytes = 64 << 20;
+    let a = TestServer::with(move |c| c.redis = Some(opts));
+    let opts = redis.options("b");
+    let b = TestServer::with(move |c| {
+        c.redis = Some(opts);
+        c.max_queue_bytes = 256 << 10;
+        c.lag_timeout = LAG;
+        c.close_timeout = Duration::from_millis(100);
+        // Only lagging can get the laggard dropped, not --write-timeout.
+        c.write_timeout = Duration::from_secs(60);
+    });
+    let mut flooder = connect(&a, "/a");
+    let mut chatter = connect(&a, "/b");
+    let mut b_listener = connect(&b, "/b");
+    let mut a_listener = connect(&b, "/a");
+    // A member of /a on B that never reads, with a small receive buffer.
+    let mut laggard = small_buffer(b.addr, 4 << 10);
+    laggard.write_all(upgrade_request("/a").as_bytes()).unwrap();
+    wait_until(SETTLE, "three members on B", || {
+        stat(&b, "connections_open") == 3
+    });
+    wait_ready(&redis, "/a", &[&a, &b]);
+    wait_ready(&redis, "/b", &[&a, &b]);
+
+    let t0 = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chatting = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let stamp = t0.elapsed().as_micros().to_string();
+                chatter.send(Message::text(stamp)).unwrap();
+                // The chatter's pace (100 a second), not a wait for anything.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            chatter.send(Message::text("end")).unwrap();
+        })
+    };
+    let b_heard = std::thread::spawn(move || {
+        let mut worst = Vec::new();
+        loop {
+            let Message::Text(t) = recv(&mut b_listener) else {
+                panic!("text expected")
+            };
+            if t.as_str() == "end" {
+                return worst;
+            }
+            let sent = Duration::from_micros(t.as_str().parse().unwrap());
+            worst.push(t0.elapsed() - sent);
+        }
+    });
+    let a_heard = std::thread::spawn(move || {
+        for seq in 0..FLOOD {
+            let Message::Binary(m) = recv(&mut a_listener) else {
+                panic!("binary expected")
+            };
+            assert_eq!(m[..4], seq.to_be_bytes(), "message {seq} in order");
+        }
+    });
+    for seq in 0..FLOOD {
+        let mut payload = vec![0u8; 4 << 10];
+        payload[..4].copy_from_slice(&seq.to_be_bytes());
+        flooder.send(Message::binary(payload)).unwrap();
+    }
+    a_heard
+        .join()
+        .expect("/a's member on B got every message from A, in order");
+    wait_until(SETTLE, "the laggard to be dropped", || {
+        stat(&b, "slow_consumers_total") == 1
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    chatting.join().unwrap();
+    let mut latencies = b_heard.join().expect("/b on B heard every message");
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    println!("/b across nodes: {} messages, p99 {p99:?}", latencies.len());
+    assert!(
+        p99 < LAG / 4,
+        "/b's p99 from node A was {p99:?}: the laggard in /a held it up"
+    );
+    assert_eq!(stat(&a, "redis_dropped_total"), 0);
+    assert_eq!(stat(&b, "redis_dropped_total"), 0);
+}
+
 /// Redis unreachable at start: exit 1 with --redis-required; without it, the node serves locally.
 #[test]
 fn unreachable_redis_at_start_fails_only_when_required() {

@@ -139,7 +139,8 @@ impl Rig {
                 Action::Report { report, head_only } => {
                     conn.answer_report(report, "{}", head_only, self.now)
                 }
-                Action::Message(frame) => {
+                Action::Message(msg) => {
+                    let frame = chatloop::wire::encode(&msg);
                     assert!(
                         frame.len() <= self.cfg.max_message_bytes + 10,
                         "relayed frame within the message cap"

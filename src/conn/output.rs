@@ -1,8 +1,9 @@
-//! The way out of a connection: frames the server relays, the flush that writes them (one
-//! `writev` for many, see `outbox.rs`), the FIN that ends a lingering connection, and the
-//! slow consumer, whose backlog is dropped.
+//! The way out of a connection: what the server relays (slices of a room's batch, or an echo),
+//! the flush that writes them (one `writev` for many, see `outbox.rs`), the FIN that ends a
+//! lingering connection, and the slow consumer, whose backlog is dropped.
 
 use super::{Conn, Outcome, Phase, Sent, Socket};
+use crate::outbox::Meter;
 use bytes::Bytes;
 use log::warn;
 use std::io;
@@ -10,23 +11,56 @@ use std::time::Instant;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 impl<S: Socket> Conn<S> {
-    /// Queues a frame the server relays (a broadcast, or an echo). See [`Sent`]: a full outbox
-    /// makes this connection a slow consumer, dropped here.
+    /// Queues one frame in a buffer of its own. See [`Sent`]: a full outbox makes this
+    /// connection a slow consumer, dropped here.
     pub fn send(&mut self, frame: Bytes, now: Instant) -> Sent {
+        let whole = frame.len();
+        self.send_shared(std::slice::from_ref(&frame), whole, now)
+    }
+
+    /// Queues a frame for this connection alone (an echo), written by `encode` at the end of
+    /// its outbox, so a burst of echoes costs one chunk. See [`Sent`]: past the cap this
+    /// connection is a slow consumer, dropped here.
+    pub fn send_own(&mut self, encode: impl FnOnce(&mut Vec<u8>), now: Instant) -> Sent {
         if !self.is_open() {
             return Sent::Skipped;
         }
-        if self.outbox.push(frame).is_err() {
-            warn!(
-                "conn={} slow consumer: {} bytes queued",
-                self.id,
-                self.queued()
-            );
-            self.drop_slow_consumer(now);
-            return Sent::Dropped;
+        if self.outbox.append(encode).is_err() {
+            return self.overflow(now);
         }
         self.stalled_since.get_or_insert(now);
         Sent::Queued
+    }
+
+    /// Queues `slices` of one buffer of `whole` bytes that other connections share (a room's
+    /// batch, `hub/batch.rs`), all or nothing. See [`Sent`]: past the cap this connection is a
+    /// slow consumer, dropped here.
+    pub fn send_shared(&mut self, slices: &[Bytes], whole: usize, now: Instant) -> Sent {
+        if !self.is_open() {
+            return Sent::Skipped;
+        }
+        if self.outbox.push_shared(slices, whole).is_err() {
+            return self.overflow(now);
+        }
+        self.stalled_since.get_or_insert(now);
+        Sent::Queued
+    }
+
+    /// What was handed to this connection would pass its cap: it is a slow consumer.
+    fn overflow(&mut self, now: Instant) -> Sent {
+        warn!(
+            "conn={} slow consumer: {} bytes queued",
+            self.id,
+            self.queued()
+        );
+        self.drop_slow_consumer(now);
+        Sent::Dropped
+    }
+
+    /// This connection joined a room: its outbox reports to the room's meter too, which is
+    /// how the room knows when a member is behind (`backpressure.rs`).
+    pub fn join_room(&mut self, meter: Meter) {
+        self.outbox.join(meter);
     }
 
     /// A peer that does not read what it is sent while others do: drop its backlog and close

@@ -8,7 +8,7 @@
 use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::Status;
-use crate::wire::{encode, Wire};
+use crate::wire::Wire;
 use std::io;
 use std::time::Instant;
 use tungstenite::error::{Error as WsError, ProtocolError};
@@ -116,7 +116,7 @@ impl<S: Socket> Conn<S> {
         let used = input.len() - wire.input.len();
         scratch.consume(used);
         let failure = match fed {
-            Fed::Message(msg) => return Some(Action::Message(encode(&msg))),
+            Fed::Message(msg) => return Some(Action::Message(msg)),
             Fed::NeedMore => return None,
             Fed::RateLimited => {
                 scratch.consume_all();

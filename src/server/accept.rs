@@ -166,6 +166,7 @@ impl Server {
         }
         slot.conn.accept_upgrade(now, &self.config);
         let room_id = self.hub.join(room, id);
+        slot.conn.join_room(self.hub.meter(room_id));
         slot.room = Some(room_id);
         self.admission.enter(slot.peer);
         self.stats.upgraded += 1;

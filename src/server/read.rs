@@ -2,15 +2,23 @@
 //! for now, and what it asks for done (the [`Action`] seam, described in `conn.rs`).
 //!
 //! Echo and chat differ in one place only, [`Server::relay`]: a message goes back to its
-//! sender, or to every other member of the sender's room (and, with `--redis`, to the room on
-//! the other nodes). Either way it is counted there, once.
+//! sender at once, or into the batch of the sender's room, which reaches every other member at
+//! the end of the reading (`server/fanout.rs`), and, with `--redis`, the room on the other
+//! nodes. Either way it is counted there, once.
+//!
+//! A connection whose room is paused (one of its members is behind, `backpressure.rs`) is not
+//! read: it is *parked* until the room catches up, then goes back to `ready`. Its readiness is
+//! kept meanwhile (edge-triggered epoll would not report it again).
 
 use super::Server;
 use crate::config::Mode;
 use crate::conn::{Action, Sent};
 use crate::hub::{ConnId, RoomId};
+use crate::wire::{encode_into, framed_len};
 use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
+use tungstenite::Message;
 
 impl Server {
     /// A connection's socket is readable and/or writable.
@@ -29,7 +37,8 @@ impl Server {
     }
 
     /// Reads every connection queued in `ready` once, doing what each asks. A connection with
-    /// more to read goes to the back of the queue for the next turn.
+    /// more to read goes to the back of the queue for the next turn; one whose room is paused
+    /// is parked instead. Nothing is read while the server as a whole is over high water.
     ///
     /// A turn reads at most a quarter of `--max-queue-bytes` in all: every byte read may be
     /// queued to every receiver before the end-of-turn flush, so this keeps a healthy receiver
@@ -37,16 +46,22 @@ impl Server {
     pub(super) fn read_ready(&mut self, now: Instant) {
         self.scratch.start_turn(self.config.max_queue_bytes / 4);
         for _ in 0..self.ready.len() {
-            if self.scratch.is_spent() || self.backpressure.should_pause(self.load(), now) {
+            if self.scratch.is_spent() || self.backpressure.should_pause(self.meter.get()) {
                 return;
             }
             let Some(id) = self.ready.pop_front() else {
                 return;
             };
-            if let Some(slot) = self.slots.get_mut(id.0) {
-                slot.marks.ready = false;
-                self.read(id, now);
+            if !self.slots.contains(id.0) {
+                continue;
             }
+            if self.is_held_back(id, now) {
+                // Still marked ready: it waits in `parked`, not in `ready`.
+                self.parked.conns.push(id);
+                continue;
+            }
+            self.slots[id.0].marks.ready = false;
+            self.read(id, now);
         }
     }
 
@@ -66,7 +81,7 @@ impl Server {
                         .conn
                         .answer_report(report, &body, head_only, now);
                 }
-                Action::Message(frame) => self.relay(id, frame, now),
+                Action::Message(msg) => self.relay(id, &msg, now),
                 Action::Idle => break,
                 Action::Yield => {
                     slot.mark_ready(id, &mut self.ready);
@@ -78,65 +93,102 @@ impl Server {
         self.slots[id.0].mark_dirty(id, &mut self.dirty);
     }
 
-    /// A message from `from`: back to it (echo), or to every other member of its room (chat).
-    fn relay(&mut self, from: ConnId, frame: Bytes, now: Instant) {
+    /// A message from `from`: back to it (echo), or into its room's batch (chat).
+    fn relay(&mut self, from: ConnId, msg: &Message, now: Instant) {
         self.stats.messages_in += 1;
-        self.stats.bytes_in += frame.len() as u64;
         if self.config.mode == Mode::Echo {
-            self.send(from, frame, now);
+            // One recipient: nothing to share, and the echo must be queued now, before
+            // whatever tungstenite answers to the bytes behind it (a Pong, a Close).
+            self.stats.bytes_in += framed_len(msg) as u64;
+            let slot = &mut self.slots[from.0];
+            if slot.conn.send_own(|buf| encode_into(msg, buf), now) == Sent::Queued {
+                self.stats.deliveries += 1;
+            }
             return;
         }
         // Only an upgraded connection has messages, and it joined its room when it upgraded.
         let Some(room) = self.slots[from.0].room else {
             return;
         };
+        let Some(at) = self
+            .hub
+            .append(room, Some(from), |buf| encode_into(msg, buf))
+        else {
+            return;
+        };
+        self.stats.bytes_in += at.len() as u64;
         // The room's members on the other nodes (never blocks: see bridge.rs).
         #[cfg(feature = "redis")]
-        if let Some(bridge) = &mut self.bridge {
-            bridge.publish(room, &frame);
+        if let (Some(bridge), Some(r)) = (&mut self.bridge, self.hub.room(room)) {
+            bridge.publish(room, r.batch.bytes(at));
         }
-        self.deliver(room, &frame, Some(from), now);
     }
 
-    /// Queues `frame` for every member of `room` except `except` (the sender, when local).
-    pub(super) fn deliver(
-        &mut self,
-        room: RoomId,
-        frame: &Bytes,
-        except: Option<ConnId>,
-        now: Instant,
-    ) {
-        for &to in self.hub.members(room) {
-            if Some(to) != except {
-                // Members are live slab entries: they leave the room before their slot is freed.
-                let slot = &mut self.slots[to.0];
-                if slot.conn.send(frame.clone(), now) == Sent::Queued {
-                    self.stats.deliveries += 1;
-                }
-                slot.mark_dirty(to, &mut self.dirty);
+    /// The Redis bridge's turn: its connections and timers; then what other nodes sent goes
+    /// into the room's batch, like a local message from nobody here, or waits while the room
+    /// is paused (see bridge.rs). While too much waits, the bridge reads nothing.
+    #[cfg(feature = "redis")]
+    pub(super) fn bridge_turn(&mut self, now: Instant) {
+        if self.bridge.is_none() {
+            return;
+        }
+        let paused = self.bridge_paused();
+        let Some(bridge) = &mut self.bridge else {
+            return;
+        };
+        for (room, frame) in bridge.turn(self.poll.registry(), now, paused) {
+            // Behind earlier frames of its room that still wait, so each node's order holds.
+            if self.room_paused(room, now) || self.parked.waiting.contains_key(&room) {
+                self.parked.wait(room, frame);
+            } else {
+                self.hub
+                    .append(room, None, |buf| buf.extend_from_slice(&frame));
             }
         }
     }
 
-    /// Queues `frame` for connection `to` alone, counting it if it was queued.
-    fn send(&mut self, to: ConnId, frame: Bytes, now: Instant) {
-        let slot = &mut self.slots[to.0];
-        if slot.conn.send(frame, now) == Sent::Queued {
-            self.stats.deliveries += 1;
-        }
-        slot.mark_dirty(to, &mut self.dirty);
+    /// True while the bridge must not read Redis: the server is over high water, or frames
+    /// for paused rooms already fill a quarter of it. (One connection brings every room's
+    /// messages, so past that bound every room's input waits in Redis until a room resumes.)
+    #[cfg(feature = "redis")]
+    pub(super) fn bridge_paused(&self) -> bool {
+        self.backpressure.is_paused()
+            || self.parked.waiting_bytes >= self.config.high_water_bytes / 4
+    }
+}
+
+/// What waits for a paused room (or, in echo mode, a connection that is behind) to catch up:
+/// connections with unread input, and frames from other nodes.
+#[derive(Debug, Default)]
+pub(super) struct Parked {
+    /// Connections not read while their room is paused; each is still marked ready.
+    pub(super) conns: Vec<ConnId>,
+    /// Frames from other nodes for paused rooms, in the order they came.
+    pub(super) frames: VecDeque<(RoomId, Bytes)>,
+    /// How many of `frames` each room has: a room's new frames queue up behind its old ones.
+    pub(super) waiting: HashMap<RoomId, usize>,
+    /// Bytes in `frames`: past a quarter of `--high-water-bytes` the bridge stops reading.
+    pub(super) waiting_bytes: usize,
+}
+
+impl Parked {
+    /// Keeps `frame` for `room` until the room resumes.
+    pub(super) fn wait(&mut self, room: RoomId, frame: Bytes) {
+        self.waiting_bytes += frame.len();
+        *self.waiting.entry(room).or_default() += 1;
+        self.frames.push_back((room, frame));
     }
 
-    /// The Redis bridge's turn: its connections and timers; then what other nodes sent goes
-    /// to this node's members of the room (see bridge.rs).
-    #[cfg(feature = "redis")]
-    pub(super) fn bridge_turn(&mut self, now: Instant) {
-        let Some(bridge) = &mut self.bridge else {
-            return;
-        };
-        let paused = self.backpressure.is_paused();
-        for (room, frame) in bridge.turn(self.poll.registry(), now, paused) {
-            self.deliver(room, &frame, None, now);
+    /// Takes the frame at the front off the list.
+    pub(super) fn take_front(&mut self) -> Option<(RoomId, Bytes)> {
+        let (room, frame) = self.frames.pop_front()?;
+        self.waiting_bytes -= frame.len();
+        if let Some(n) = self.waiting.get_mut(&room) {
+            *n -= 1;
+            if *n == 0 {
+                self.waiting.remove(&room);
+            }
         }
+        Some((room, frame))
     }
 }

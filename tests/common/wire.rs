@@ -15,6 +15,18 @@ pub fn raw(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// A TCP connection to `addr` whose receive buffer is `bytes` (the kernel doubles it), with a
+/// read and a write timeout: a reader that is slow, or stuck, cannot hide behind a large one.
+pub fn small_buffer(addr: SocketAddr, bytes: usize) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(bytes).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+    stream
+}
+
 /// Reads from `s` until the peer closes (or errors); panics if it stays open past the timeout.
 pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
