@@ -71,6 +71,7 @@ use crate::config::Config;
 use crate::http::{Report, Status};
 use crate::hub::ConnId;
 use crate::outbox::{Meter, Outbox};
+use crate::stats::Tally;
 use crate::wire::Wire;
 use bytes::Bytes;
 use log::debug;
@@ -84,17 +85,38 @@ use tungstenite::protocol::WebSocketContext;
 use tungstenite::Message;
 use websocket::Bucket;
 
-/// What a socket must offer besides `Read + Write`: a half-close.
+/// What a socket must offer besides `Read + Write`: a half-close, and whether a short read
+/// proves it empty.
 pub trait Socket: Read + Write {
     /// Sends FIN: we will write no more, the peer may still send (TCP half-close).
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// True if a read that returns fewer bytes than asked for means nothing more was waiting,
+    /// so the connection may stop reading until the next readiness event (`conn/scratch.rs`
+    /// says why that holds for TCP). `false`, the default, reads until `WouldBlock`: right for
+    /// a layer that buffers on its own, such as TLS.
+    fn short_read_means_empty(&self) -> bool {
+        false
+    }
 }
 
 impl Socket for mio::net::TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }
+
+    fn short_read_means_empty(&self) -> bool {
+        true
+    }
 }
+
+/// Bytes a connection reads after its last word (in Closing, after our Close; in Linger, after
+/// our answer, our Close or the closing handshake) before it gives up on the peer: room for the
+/// peer's Close frame and 64 KiB it may already have had in flight, which is discarded. DoS
+/// warning: without this bound a peer that keeps sending kept the loop reading, at full speed,
+/// until `--close-timeout`; now it is dropped (its socket closed, unread bytes and all) once
+/// it has sent this much.
+pub const CLOSING_READ_BYTES: usize = (64 << 10) + crate::wire::MAX_CONTROL_FRAME;
 
 /// Where a connection is in its life, with what only that phase needs. See the module docs.
 enum Phase {
@@ -120,6 +142,8 @@ enum Phase {
     Closing {
         /// RFC 6455 state, to read the peer's Close.
         ws: Box<WebSocketContext>,
+        /// Bytes read in this phase, at most [`CLOSING_READ_BYTES`].
+        read: usize,
     },
     /// Nothing more to say: flush, send FIN, discard input until the peer's FIN.
     Linger {
@@ -127,6 +151,8 @@ enum Phase {
         peer_eof: bool,
         /// We sent FIN (after the outbox emptied).
         fin_sent: bool,
+        /// Bytes read (and discarded) in this phase, at most [`CLOSING_READ_BYTES`].
+        read: usize,
     },
     /// Done; the server frees the slot.
     Closed,
@@ -137,6 +163,7 @@ impl Phase {
     const LINGER: Phase = Phase::Linger {
         peer_eof: false,
         fin_sent: false,
+        read: 0,
     };
 
     /// The phase's name, for logs.
@@ -172,23 +199,9 @@ pub struct Conn<S> {
     phase_since: Instant,
     /// Since when queued bytes have not moved; `None` while the outbox is empty or draining.
     stalled_since: Option<Instant>,
-    /// How it ended, as far as we decided it: the first answer or Close we gave.
-    outcome: Outcome,
-}
-
-/// How a connection ended, as far as we decided it. The server counts it when it frees the
-/// slot ([`Conn::outcome`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing said (still running, or the peer simply left).
-    #[default]
-    Quiet,
-    /// Answered with an HTTP status instead of an upgrade.
-    Answered(u16),
-    /// We sent a Close with this code.
-    Closed(u16),
-    /// Dropped as a slow consumer (Close 1008, if the socket took it).
-    SlowConsumer,
+    /// What the counters should hear of since the server last took it ([`Conn::take_tally`]):
+    /// Close frames sent and received, an HTTP answer, a slow-consumer drop.
+    tally: Tally,
 }
 
 /// What the server must do after one call of [`Conn::on_readable`]. The server calls again
@@ -241,7 +254,7 @@ impl<S: Socket> Conn<S> {
             outbox: Outbox::new(cfg.max_queue_bytes, meter),
             phase_since: now,
             stalled_since: None,
-            outcome: Outcome::Quiet,
+            tally: Tally::default(),
         }
     }
 
@@ -275,10 +288,11 @@ impl<S: Socket> Conn<S> {
         self.outbox.len()
     }
 
-    /// How the connection ended, as far as we decided it; the server counts it when it frees
-    /// the slot.
-    pub fn outcome(&self) -> Outcome {
-        self.outcome
+    /// What happened that the counters count (Closes sent and received, an HTTP answer, a
+    /// slow-consumer drop) since the last call. The server takes it at the end of each turn
+    /// that touched this connection.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
     }
 
     /// Reads what the socket has and feeds it to the current phase, until there is something
@@ -304,8 +318,18 @@ impl<S: Socket> Conn<S> {
             if !self.wants_input() {
                 return Action::Idle;
             }
-            match scratch.fill(&mut self.socket) {
-                Fill::Read => self.heard(now),
+            let cap = match self.phase {
+                Phase::Closing { read, .. } | Phase::Linger { read, .. } => {
+                    CLOSING_READ_BYTES - read
+                }
+                _ => usize::MAX,
+            };
+            if cap == 0 {
+                self.set_phase(Phase::Closed, now, &"peer kept sending while closing");
+                return Action::Idle;
+            }
+            match scratch.fill(&mut self.socket, cap) {
+                Fill::Read => self.took(scratch.input().len(), now),
                 Fill::Drained => return Action::Idle,
                 Fill::Spent => return Action::Yield,
                 Fill::Failed(e) => {
@@ -340,14 +364,18 @@ impl<S: Socket> Conn<S> {
         }
     }
 
-    /// Something arrived: an open connection's idle clock starts again.
-    fn heard(&mut self, now: Instant) {
-        if let Phase::Open {
-            heard, ping_sent, ..
-        } = &mut self.phase
-        {
-            *heard = now;
-            *ping_sent = false;
+    /// `n` bytes arrived: an open connection's idle clock starts again; a closing one counts
+    /// them against [`CLOSING_READ_BYTES`].
+    fn took(&mut self, n: usize, now: Instant) {
+        match &mut self.phase {
+            Phase::Open {
+                heard, ping_sent, ..
+            } => {
+                *heard = now;
+                *ping_sent = false;
+            }
+            Phase::Closing { read, .. } | Phase::Linger { read, .. } => *read += n,
+            _ => {}
         }
     }
 
@@ -365,13 +393,6 @@ impl<S: Socket> Conn<S> {
             Phase::Linger { peer_eof, .. } => *peer_eof = true,
             // Open/Closing saw the EOF through tungstenite in `feed_ws` already.
             Phase::Open { .. } | Phase::Closing { .. } | Phase::Closed => {}
-        }
-    }
-
-    /// Remembers the first outcome; later ones (a Close after an error Close) do not count.
-    fn record(&mut self, outcome: Outcome) {
-        if self.outcome == Outcome::Quiet {
-            self.outcome = outcome;
         }
     }
 

@@ -78,7 +78,7 @@ impl Rig {
     /// Calls `on_readable` until `Idle` or `Yield`, as the server does; returns the last
     /// upgrade or report asked for and the action that ended the turn.
     fn read_turn(&mut self) -> (Option<Action>, Action) {
-        self.scratch.start_conn();
+        self.scratch.start_conn(false);
         let mut asked = None;
         loop {
             match self
@@ -350,7 +350,7 @@ fn message_flood_past_the_rate_closes_1008() {
     rig.feed(&frame(0x1, b"too many"));
     assert_eq!(rig.relayed.len(), 6);
     assert_eq!(rig.close_code_sent(), 1008);
-    assert_eq!(rig.conn.outcome(), Outcome::Closed(1008));
+    assert_eq!(rig.conn.take_tally().close_sent, Some(1008));
 }
 
 /// Our own Close (shutdown) waits for the peer's, and data it sends meanwhile is not relayed.
@@ -386,7 +386,7 @@ fn each_call_yields_at_most_one_message() {
     bytes.extend(frame(0x2, &two));
     rig.conn.socket.push(&bytes);
     rig.scratch.start_turn(usize::MAX);
-    rig.scratch.start_conn();
+    rig.scratch.start_conn(false);
     let first = rig.conn.on_readable(&mut rig.scratch, rig.now, &rig.cfg);
     assert!(matches!(first, Action::Message(f) if f.ends_with(&one)));
     assert!(!rig.scratch.input().is_empty(), "the second frame waits");
@@ -466,7 +466,7 @@ fn refused_upgrade_gets_the_servers_status() {
     rig.admission = Err(Status::TooManyRequests);
     rig.feed(&upgrade());
     assert!(rig.take_out().starts_with(b"HTTP/1.1 429 "));
-    assert_eq!(rig.conn.outcome(), Outcome::Answered(429));
+    assert_eq!(rig.conn.take_tally().answered, Some(429));
 }
 
 /// Frames that came in the same read as the upgrade are only read once admitted.

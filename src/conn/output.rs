@@ -2,7 +2,7 @@
 //! `writev` for many, see `outbox.rs`), the FIN that ends a lingering connection, and the
 //! slow consumer, whose backlog is dropped.
 
-use super::{Conn, Outcome, Phase, Sent, Socket};
+use super::{Conn, Phase, Sent, Socket};
 use bytes::Bytes;
 use log::warn;
 use std::time::Instant;
@@ -32,7 +32,7 @@ impl<S: Socket> Conn<S> {
     /// with 1008 (RFC 6455 §7.4.1: policy violation). The Close goes out only if the socket
     /// takes it; a peer this far behind may never see it, and the lingering close times out.
     pub fn drop_slow_consumer(&mut self, now: Instant) {
-        self.record(Outcome::SlowConsumer);
+        self.tally.slow_consumer = true;
         self.outbox.discard();
         self.fail(CloseCode::Policy, "slow consumer", now);
     }
@@ -62,6 +62,7 @@ impl<S: Socket> Conn<S> {
         if let Phase::Linger {
             peer_eof,
             fin_sent: fin_sent @ false,
+            ..
         } = &mut self.phase
         {
             *fin_sent = true;

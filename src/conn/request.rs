@@ -6,7 +6,7 @@
 //! ([`Action::Upgrade`], phase `Upgrading`) and waits for [`Conn::accept_upgrade`] or
 //! [`Conn::refuse`]. Only a request that wants to upgrade asks.
 
-use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
+use super::{Action, Conn, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::{self, Reply, Report, Status};
 use crate::wire::ws_config;
@@ -136,7 +136,7 @@ impl<S: Socket> Conn<S> {
     ) -> Option<Action> {
         self.outbox
             .push_unchecked(http::response(status, head_only));
-        self.record(Outcome::Answered(status.code()));
+        self.tally.answered = Some(status.code());
         self.set_phase(Phase::LINGER, now, &format_args!("HTTP {}", status.code()));
         None
     }

@@ -5,7 +5,7 @@
 //! frames, the closing handshake); here its results become [`Action::Message`]s for the
 //! server and its errors become close codes (RFC 6455 §7.4.1).
 
-use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
+use super::{Action, Conn, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::Status;
 use crate::wire::{encode, Wire};
@@ -78,7 +78,7 @@ impl<S: Socket> Conn<S> {
         // `open`: the rate limit of an Open connection; `None` while Closing.
         let (ws, mut open) = match &mut self.phase {
             Phase::Open { ws, bucket, .. } => (ws, Some(bucket)),
-            Phase::Closing { ws } => (ws, None),
+            Phase::Closing { ws, .. } => (ws, None),
             _ => return None,
         };
         let input = scratch.input();
@@ -103,9 +103,18 @@ impl<S: Socket> Conn<S> {
                         Fed::RateLimited
                     };
                 }
+                // Close: counted as it arrives. If we had not sent ours (Open), tungstenite has
+                // queued the echo (RFC 6455 §5.5.1), with the code it returns here (1002 for a
+                // code not allowed on the wire); the next read says ConnectionClosed.
+                Ok(Message::Close(frame)) => {
+                    let code = frame.map_or(1005, |f| f.code.into());
+                    self.tally.close_received = Some(code);
+                    if open.is_some() {
+                        self.tally.close_sent = Some(code);
+                    }
+                }
                 // Pings: tungstenite has queued the Pong (RFC 6455 §5.5.3) and writes it on the
                 // next read. Pongs: nothing to do, hearing anything resets the idle clock.
-                // Close: tungstenite has queued its reply; the next read says ConnectionClosed.
                 Ok(_) => {}
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     break Fed::NeedMore
@@ -172,7 +181,7 @@ impl<S: Socket> Conn<S> {
             Phase::Open { .. } => {
                 self.send_close(code, why);
                 self.change_phase(now, &why, |phase| match phase {
-                    Phase::Open { ws, .. } => Phase::Closing { ws },
+                    Phase::Open { ws, .. } => Phase::Closing { ws, read: 0 },
                     other => other,
                 });
             }
@@ -185,9 +194,11 @@ impl<S: Socket> Conn<S> {
 
     /// Queues a Close frame through tungstenite, which records that it was sent.
     pub(super) fn send_close(&mut self, code: CloseCode, why: &str) {
-        if let Phase::Open { ws, .. } | Phase::Closing { ws } = &mut self.phase {
-            if self.outcome == Outcome::Quiet {
-                self.outcome = Outcome::Closed(code.into());
+        if let Phase::Open { ws, .. } | Phase::Closing { ws, .. } = &mut self.phase {
+            // tungstenite sends one Close per connection: after it (or the peer's) it only
+            // flushes.
+            if ws.can_write() {
+                self.tally.close_sent = Some(code.into());
             }
             let frame = CloseFrame {
                 code,

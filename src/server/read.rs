@@ -1,5 +1,5 @@
 //! Reading and relaying: readiness in, each queued connection read until it has nothing more
-//! for now, and what it asks for done (the [`Action`] seam, described in `conn.rs`).
+//! for now (one read, usually: see `conn/scratch.rs`), and what it asks for done (the [`Action`] seam, described in `conn.rs`).
 //!
 //! Echo and chat differ in one place only, [`Server::relay`]: a message goes back to its
 //! sender, or to every other member of the sender's room (and, with `--redis`, to the room on
@@ -20,6 +20,9 @@ impl Server {
         let Some(slot) = self.slots.get_mut(id.0) else {
             return;
         };
+        if event.is_read_closed() || event.is_error() {
+            slot.marks.peer_closed = true;
+        }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             slot.mark_ready(id, &mut self.ready);
         }
@@ -55,7 +58,7 @@ impl Server {
         // The buffer is taken out for the loop (the actions need `&mut self`) and put back;
         // moving it moves a pointer, not 64 KiB.
         let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.start_conn();
+        scratch.start_conn(self.slots[id.0].marks.peer_closed);
         loop {
             let slot = &mut self.slots[id.0];
             match slot.conn.on_readable(&mut scratch, now, &self.config) {
