@@ -60,6 +60,7 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
+mod edges;
 mod output;
 mod request;
 mod scratch;
@@ -74,6 +75,7 @@ use crate::outbox::{Meter, Outbox};
 use crate::stats::Tally;
 use crate::wire::Wire;
 use bytes::Bytes;
+use edges::Edges;
 use log::debug;
 use request::Handshake;
 use scratch::Fill;
@@ -131,6 +133,9 @@ enum Phase {
     Open {
         /// RFC 6455 state: framing, reassembly, the closing handshake.
         ws: Box<WebSocketContext>,
+        /// Where the peer's frames begin and end, so `ws` can be swapped for a fresh one
+        /// (its grown read buffer given back) when it holds nothing (`conn/edges.rs`).
+        edges: Edges,
         /// Last time any byte arrived: drives the Ping and the idle timeout.
         heard: Instant,
         /// A Ping went out and nothing has been heard since.
@@ -455,6 +460,9 @@ impl<S: Socket> Conn<S> {
     }
 }
 
+#[cfg(test)]
+#[path = "conn_read_tests.rs"]
+mod read_tests;
 #[cfg(test)]
 #[path = "conn_tests.rs"]
 mod tests;

@@ -18,21 +18,21 @@ fn asks_to_join() -> Option<Action> {
 }
 
 /// Test rig: a connection, its clock, and the part of the server that answers its actions.
-struct Rig {
-    conn: Conn<MockSocket>,
-    cfg: Config,
-    now: Instant,
+pub(super) struct Rig {
+    pub(super) conn: Conn<MockSocket>,
+    pub(super) cfg: Config,
+    pub(super) now: Instant,
     /// Every `Action::Message`, in order.
-    relayed: Vec<Bytes>,
-    scratch: Scratch,
+    pub(super) relayed: Vec<Bytes>,
+    pub(super) scratch: Scratch,
     /// What the server's admission says to an upgrade.
-    admission: Result<(), Status>,
+    pub(super) admission: Result<(), Status>,
     /// Send every message back, as `--echo` does.
-    echo: bool,
+    pub(super) echo: bool,
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(super) fn new() -> Rig {
         let cfg = Config::default();
         let now = Instant::now();
         Rig {
@@ -53,7 +53,7 @@ impl Rig {
     }
 
     /// An already upgraded connection (the 101 response is flushed and cleared).
-    fn open() -> Rig {
+    pub(super) fn open() -> Rig {
         let mut rig = Rig::new();
         assert_eq!(rig.feed(&upgrade()), asks_to_join());
         rig.take_out();
@@ -61,14 +61,14 @@ impl Rig {
     }
 
     /// Delivers `bytes` as one read; returns the upgrade or report asked for, if any.
-    fn feed(&mut self, bytes: &[u8]) -> Option<Action> {
+    pub(super) fn feed(&mut self, bytes: &[u8]) -> Option<Action> {
         self.conn.socket.push(bytes);
         self.read()
     }
 
     /// One turn of reading, as the server does it: call until `Idle` or `Yield`, answering
     /// each action; then flush. Returns the last upgrade or report asked for.
-    fn read(&mut self) -> Option<Action> {
+    pub(super) fn read(&mut self) -> Option<Action> {
         self.scratch.start_turn(usize::MAX);
         let (asked, _) = self.read_turn();
         self.conn.flush(self.now);
@@ -77,7 +77,7 @@ impl Rig {
 
     /// Calls `on_readable` until `Idle` or `Yield`, as the server does; returns the last
     /// upgrade or report asked for and the action that ended the turn.
-    fn read_turn(&mut self) -> (Option<Action>, Action) {
+    pub(super) fn read_turn(&mut self) -> (Option<Action>, Action) {
         self.scratch.start_conn(false);
         let mut asked = None;
         loop {
@@ -107,18 +107,18 @@ impl Rig {
         }
     }
 
-    fn take_out(&mut self) -> Vec<u8> {
+    pub(super) fn take_out(&mut self) -> Vec<u8> {
         self.conn.socket.take_out()
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         self.now += d;
         self.conn.on_tick(self.now, &self.cfg);
         self.conn.flush(self.now);
     }
 
     /// The close code of a server Close frame at the end of what was written.
-    fn close_code_sent(&mut self) -> u16 {
+    pub(super) fn close_code_sent(&mut self) -> u16 {
         let out = self.take_out();
         let at = out
             .windows(2)

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use std::time::Instant;
 use tungstenite::protocol::{Role, WebSocketContext};
 
+use super::edges::Edges;
 use super::websocket::Bucket;
 
 /// What an upgrade request left for the moment the server admits it.
@@ -98,10 +99,14 @@ impl<S: Socket> Conn<S> {
                 protocol,
             } = *handshake;
             response = http::switching_protocols(&accept, protocol.as_deref());
+            // tungstenite starts with the bytes after the head, so the frame edges do too.
+            let mut edges = Edges::default();
+            edges.advance(&rest);
             let ws =
                 WebSocketContext::from_partially_read(rest, Role::Server, Some(ws_config(cfg)));
             Phase::Open {
                 ws: Box::new(ws),
+                edges,
                 heard: now,
                 ping_sent: false,
                 bucket: (cfg.max_messages_per_sec > 0).then(|| Bucket::full(cfg, now)),

@@ -8,12 +8,13 @@
 use super::{Action, Conn, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::Status;
-use crate::wire::{encode, Wire};
+use crate::wire::{encode, ws_config, Wire};
 use std::io;
 use std::time::Instant;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::{Role, WebSocketContext};
 use tungstenite::Message;
 
 /// A token bucket: `rate` tokens a second, at most `rate` saved up (a one-second burst).
@@ -75,9 +76,11 @@ impl<S: Socket> Conn<S> {
         now: Instant,
         cfg: &Config,
     ) -> Option<Action> {
-        // `open`: the rate limit of an Open connection; `None` while Closing.
+        // `open`: an Open connection's rate limit and frame edges; `None` while Closing.
         let (ws, mut open) = match &mut self.phase {
-            Phase::Open { ws, bucket, .. } => (ws, Some(bucket)),
+            Phase::Open {
+                ws, bucket, edges, ..
+            } => (ws, Some((bucket, edges))),
             Phase::Closing { ws, .. } => (ws, None),
             _ => return None,
         };
@@ -91,7 +94,7 @@ impl<S: Socket> Conn<S> {
             match ws.read(&mut wire) {
                 // Only an Open connection relays; after our Close, data is read and dropped.
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                    let Some(bucket) = open.as_deref_mut() else {
+                    let Some((bucket, _)) = open.as_mut() else {
                         continue;
                     };
                     let within_rate = bucket
@@ -123,6 +126,14 @@ impl<S: Socket> Conn<S> {
             }
         };
         let used = input.len() - wire.input.len();
+        if let Some((_, edges)) = open.as_mut() {
+            edges.advance(&input[..used]);
+            // All input used, between messages, after a big frame: give its buffer back.
+            if matches!(fed, Fed::NeedMore) && edges.worth_a_swap() {
+                **ws = WebSocketContext::new(Role::Server, Some(ws_config(cfg)));
+                edges.swapped();
+            }
+        }
         scratch.consume(used);
         let failure = match fed {
             Fed::Message(msg) => return Some(Action::Message(encode(&msg))),
