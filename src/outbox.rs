@@ -38,6 +38,9 @@ use std::rc::Rc;
 /// more frames per call, the fewer calls per delivery. The slice array is 16 KiB of stack.
 pub const MAX_IOV: usize = 1024;
 
+/// Chunks a small `writev` is built for (on the stack, 256 bytes of slices).
+const FEW_IOV: usize = 16;
+
 /// Capacity an emptied queue may keep. A connection that once held thousands of chunks gives the
 /// memory back; one that holds a few keeps its small buffer and does not reallocate.
 const KEEP_CAPACITY: usize = 16;
@@ -195,12 +198,15 @@ impl Outbox {
     pub fn write_to(&mut self, w: &mut impl Write) -> io::Result<usize> {
         let mut written = 0;
         while !self.chunks.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let n = self.chunks.len().min(MAX_IOV);
-            for (slot, chunk) in slices.iter_mut().zip(self.chunks.iter()) {
-                *slot = IoSlice::new(chunk);
-            }
-            match w.write_vectored(&slices[..n]) {
+            // A few chunks is the common case: building all MAX_IOV slices would cost a 16 KiB
+            // memset per call, which profiling showed as most of the loop's own CPU at a
+            // fixed message rate.
+            let result = if self.chunks.len() <= FEW_IOV {
+                write_front::<FEW_IOV>(&self.chunks, w)
+            } else {
+                write_front::<MAX_IOV>(&self.chunks, w)
+            };
+            match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(k) => {
                     self.consume(k);
@@ -236,6 +242,20 @@ impl Outbox {
         }
         self.update_behind();
     }
+}
+
+/// One `writev` of the first chunks of `chunks` (at most `N`), through `N` slices on the stack;
+/// a lone chunk goes through `write` (for a TCP socket `send(2)`, which takes a shorter path
+/// through the kernel than `writev(2)`).
+fn write_front<const N: usize>(chunks: &VecDeque<Bytes>, w: &mut impl Write) -> io::Result<usize> {
+    if chunks.len() == 1 {
+        return w.write(&chunks[0]);
+    }
+    let mut slices = [IoSlice::new(&[]); N];
+    for (slot, chunk) in slices.iter_mut().zip(chunks) {
+        *slot = IoSlice::new(chunk);
+    }
+    w.write_vectored(&slices[..chunks.len().min(N)])
 }
 
 impl Drop for Outbox {
