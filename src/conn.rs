@@ -14,7 +14,7 @@
 //! Linger ◀─────────────────────────────────────────────────────────────────────┘
 //!   │  flush the outbox, send FIN (shutdown write), discard input until the peer's FIN
 //!   ▼
-//! Closed ── the server deregisters the socket and frees the slot after the event batch
+//! Closed ── the server frees the slot (closing the socket) after the event batch
 //! ```
 //!
 //! (Any phase goes straight to Closed on an I/O error, a peer that vanished, or a timeout in

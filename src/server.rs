@@ -297,7 +297,11 @@ impl Server {
         }
         for (id, slot) in self.slots.iter_mut() {
             slot.conn.on_tick(now, &self.config);
-            slot.mark_dirty(ConnId(id), &mut self.dirty);
+            // Only a connection with something to write (a Ping, a Close, an answer) or that
+            // is done needs the end of the turn; the rest are not touched again.
+            if slot.conn.wants_write() || slot.conn.is_closed() {
+                slot.mark_dirty(ConnId(id), &mut self.dirty);
+            }
         }
     }
 
