@@ -50,8 +50,10 @@
 //! socket and those two and turns every failure into a close reason (invariant: a connection's
 //! failure never leaves the connection). This file is the type, its phases and the seam; beside
 //! it are the HTTP phases (`conn/request.rs`), the WebSocket phases and closing
-//! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers) and
-//! the shared read buffer (`conn/scratch.rs`).
+//! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers),
+//! the deadlines (`conn/deadlines.rs`), the shared read buffer and when reading stops
+//! (`conn/scratch.rs`), and the frame edges that let a connection give tungstenite's grown
+//! read buffer back (`conn/edges.rs`).
 //!
 //! Two buffers make a connection cheap when idle: input is read into the server's one shared
 //! [`Scratch`] buffer and reaches tungstenite through a small window (`READ_WINDOW`), and
@@ -60,6 +62,7 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
+mod deadlines;
 mod edges;
 mod output;
 mod request;
@@ -69,11 +72,10 @@ mod websocket;
 pub use scratch::{Scratch, READS_PER_TURN};
 
 use crate::config::Config;
-use crate::http::{Report, Status};
+use crate::http::Report;
 use crate::hub::ConnId;
 use crate::outbox::{Meter, Outbox};
 use crate::stats::Tally;
-use crate::wire::Wire;
 use bytes::Bytes;
 use edges::Edges;
 use log::debug;
@@ -82,9 +84,7 @@ use scratch::Fill;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::Instant;
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::WebSocketContext;
-use tungstenite::Message;
 use websocket::Bucket;
 
 /// What a socket must offer besides `Read + Write`: a half-close, and whether a short read
@@ -152,8 +152,10 @@ enum Phase {
     },
     /// Nothing more to say: flush, send FIN, discard input until the peer's FIN.
     Linger {
-        /// The peer sent FIN: nothing more to read.
-        peer_eof: bool,
+        /// The peer will send nothing more: its FIN was read, or the closing handshake is done
+        /// (RFC 6455 §5.5.1: nothing follows a Close). Then there is nothing to wait for once
+        /// the outbox is flushed: closing the socket sends our FIN.
+        peer_done: bool,
         /// We sent FIN (after the outbox emptied).
         fin_sent: bool,
         /// Bytes read (and discarded) in this phase, at most [`CLOSING_READ_BYTES`].
@@ -166,7 +168,7 @@ enum Phase {
 impl Phase {
     /// Linger, with neither FIN seen yet.
     const LINGER: Phase = Phase::Linger {
-        peer_eof: false,
+        peer_done: false,
         fin_sent: false,
         read: 0,
     };
@@ -230,8 +232,9 @@ pub enum Action {
     /// One complete data message, encoded once as an unmasked server frame. The server relays
     /// it to the room (chat) or sends it back to this connection (echo), and counts it.
     Message(Bytes),
-    /// Nothing more to read now: the socket said `WouldBlock`, the peer sent FIN, or the
-    /// connection is closed. Wait for the next readiness event.
+    /// Nothing more to read now: the socket said `WouldBlock` (or a short read said so, see
+    /// `conn/scratch.rs`), the peer sent FIN, or the connection is closed. Wait for the next
+    /// readiness event.
     Idle,
     /// This turn's share of reading is used up and the socket may hold more: read again next
     /// turn.
@@ -364,7 +367,7 @@ impl<S: Socket> Conn<S> {
     fn wants_input(&self) -> bool {
         match self.phase {
             Phase::Closed | Phase::Upgrading(_) => false,
-            Phase::Linger { peer_eof, .. } => !peer_eof,
+            Phase::Linger { peer_done, .. } => !peer_done,
             _ => true,
         }
     }
@@ -395,47 +398,9 @@ impl<S: Socket> Conn<S> {
                 self.set_phase(Phase::Closed, now, &"peer closed")
             }
             // FIN goes out once the outbox drains (`flush`), then the connection is done.
-            Phase::Linger { peer_eof, .. } => *peer_eof = true,
+            Phase::Linger { peer_done, .. } => *peer_done = true,
             // Open/Closing saw the EOF through tungstenite in `feed_ws` already.
             Phase::Open { .. } | Phase::Closing { .. } | Phase::Closed => {}
-        }
-    }
-
-    /// Checks this connection's deadlines. Called once per tick (see `Config::tick`).
-    pub fn on_tick(&mut self, now: Instant, cfg: &Config) {
-        let since = |t: Instant| now.saturating_duration_since(t);
-        let stalled = self
-            .stalled_since
-            .is_some_and(|t| since(t) >= cfg.write_timeout);
-        match &mut self.phase {
-            Phase::Request { .. } | Phase::Upgrading(_)
-                if since(self.phase_since) >= cfg.handshake_timeout =>
-            {
-                self.answer(Status::RequestTimeout, false, now);
-            }
-            Phase::Open { .. } if stalled => self.drop_slow_consumer(now),
-            Phase::Open { heard, .. } if since(*heard) >= cfg.idle_timeout => {
-                self.close(CloseCode::Away, "idle timeout", now);
-            }
-            Phase::Open {
-                ws,
-                heard,
-                ping_sent: ping_sent @ false,
-                ..
-            } if since(*heard) >= cfg.ping_interval => {
-                // RFC 6455 §5.5.2: a Ping asks a silent peer to prove it is there.
-                let _ = ws.write(
-                    &mut Wire::out(&mut self.outbox),
-                    Message::Ping(Bytes::new()),
-                );
-                *ping_sent = true;
-            }
-            Phase::Closing { .. } | Phase::Linger { .. }
-                if stalled || since(self.phase_since) >= cfg.close_timeout =>
-            {
-                self.set_phase(Phase::Closed, now, &"close timed out");
-            }
-            _ => {}
         }
     }
 

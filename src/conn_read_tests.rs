@@ -5,6 +5,7 @@
 use super::tests::Rig;
 use super::*;
 use crate::testing::client_frame as frame;
+use tungstenite::protocol::frame::coding::CloseCode;
 
 /// Reads turn after turn until the connection is closed or has read everything, as the
 /// server would with a peer that keeps sending; returns the bytes it read.
@@ -76,8 +77,8 @@ fn a_close_behind_some_data_still_completes_the_handshake() {
         rig.feed(&frame(0x2, &[b'd'; 16 << 10]));
     }
     rig.feed(&frame(0x8, &1001u16.to_be_bytes()));
-    assert!(!rig.conn.is_closed());
-    assert!(rig.conn.socket.fin.get(), "handshake done: FIN sent");
+    assert_eq!(rig.conn.take_tally().close_received, Some(1001));
+    assert!(rig.conn.is_closed(), "handshake done: closed");
 }
 
 /// True once the connection's tungstenite context has been swapped for a small one since the

@@ -53,9 +53,10 @@
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
-//! 4. Every read, write and accept continues until `WouldBlock` (reads in slices of
-//!    `READS_PER_TURN` per connection and a byte budget per turn, the rest next turn); a
-//!    spurious or stale event is harmless.
+//! 4. Every write and accept continues until `WouldBlock`; a read stops there, at
+//!    end-of-stream, or, on TCP, at a short read, which says the same one system call sooner
+//!    (`conn/scratch.rs` says why). Reads come in slices of `READS_PER_TURN` per connection
+//!    and a byte budget per turn, the rest next turn; a spurious or stale event is harmless.
 //! 5. WRITABLE is registered only while something is queued.
 //! 6. Every queue is bounded: an outbox by `--max-queue-bytes` (past it the peer is dropped as
 //!    a slow consumer), all outboxes together by `--high-water-bytes` (past it the server stops

@@ -38,7 +38,7 @@ impl<S: Socket> Conn<S> {
     }
 
     /// Writes queued bytes until the socket would block or the outbox is empty; in Linger, then
-    /// sends FIN. Called for WRITABLE events and for every connection touched in a turn.
+    /// sends FIN (or, if the peer is done too, closes). Called for WRITABLE events and for every connection touched in a turn.
     /// Returns the bytes written.
     pub fn flush(&mut self, now: Instant) -> usize {
         if self.is_closed() {
@@ -60,14 +60,20 @@ impl<S: Socket> Conn<S> {
         }
         self.stalled_since = None;
         if let Phase::Linger {
-            peer_eof,
+            peer_done,
             fin_sent: fin_sent @ false,
             ..
         } = &mut self.phase
         {
+            // The peer is done too: closing the socket sends our FIN, and nothing is left to
+            // wait for (no `shutdown`, no read of its FIN: two system calls fewer).
+            if *peer_done {
+                self.set_phase(Phase::Closed, now, &"closed");
+                return written;
+            }
             *fin_sent = true;
             // An error here means the peer is gone already: nothing left to wait for.
-            if self.socket.shutdown_write().is_err() || *peer_eof {
+            if self.socket.shutdown_write().is_err() {
                 self.set_phase(Phase::Closed, now, &"closed");
             }
         }

@@ -149,9 +149,15 @@ impl<S: Socket> Conn<S> {
         scratch.consume_all();
         let (code, why): (CloseCode, &str) = match failure {
             // The closing handshake is complete (both Close frames sent); RFC 6455 §7.1.1:
-            // the server closes the TCP connection first.
+            // the server closes the TCP connection first. The peer's Close was its last word
+            // (§5.5.1), so once ours is flushed there is nothing to wait for.
             WsError::ConnectionClosed | WsError::AlreadyClosed => {
-                self.set_phase(Phase::LINGER, now, &"closing handshake done");
+                let linger = Phase::Linger {
+                    peer_done: true,
+                    fin_sent: false,
+                    read: 0,
+                };
+                self.set_phase(linger, now, &"closing handshake done");
                 return None;
             }
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
