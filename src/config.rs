@@ -82,6 +82,16 @@ pub struct Config {
     /// Serve https and wss with this certificate and key (`--tls-cert`, `--tls-key`); `None`:
     /// plain http and ws.
     pub tls: Option<TlsFiles>,
+    /// Each connection's kernel send buffer in bytes (`SO_SNDBUF`); 0 leaves it to the
+    /// kernel's autotuning, which grows it up to `net.ipv4.tcp_wmem`'s maximum (4 MiB by
+    /// default). Bytes in it have left the outbox, so a reader that never reads is noticed
+    /// (its outbox grows, then `lag_timeout` or `write_timeout` drop it) only once this and its
+    /// own receive window are full. See [`DEFAULT_SEND_BUFFER`] for how the default was chosen.
+    pub send_buffer: usize,
+    /// Connections the kernel may hold completed but not yet accepted (`listen(2)`'s
+    /// backlog). Capped by the kernel at `net.core.somaxconn` (a warning says so); past it, a
+    /// client's SYN is dropped and it retries a second later.
+    pub backlog: u32,
 }
 
 /// The PEM files of `--tls-cert` and `--tls-key`. Parsed in every build, so that a build
@@ -202,6 +212,11 @@ pub fn parse_node_id(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// Default `--send-buffer`: 64 KiB for now (provisional, to be chosen by measurement).
+pub const DEFAULT_SEND_BUFFER: usize = 64 << 10;
+/// Default `--backlog`: a burst of a thousand connects waits in the kernel, not in SYN retries.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
 /// Default per-connection queue: 1 MiB, sixteen 64 KiB messages.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 1 << 20;
 /// Default message cap in chat mode: 64 KiB.
@@ -232,6 +247,8 @@ impl Default for Config {
             summary_interval: Duration::from_secs(60),
             redis: None,
             tls: None,
+            send_buffer: DEFAULT_SEND_BUFFER,
+            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -272,6 +289,11 @@ Options:
                               allowed [default: any origin]
   --protocol NAME             a subprotocol to accept when a client offers it; repeatable,
                               in order of preference [default: none]
+  --send-buffer BYTES         each connection's kernel send buffer (SO_SNDBUF): bytes that
+                              can sit in the kernel before a client that never reads is
+                              noticed; 0 = the kernel's autotuning (up to 4MiB) [default: 64KiB]
+  --backlog N                 connects the kernel holds until they are accepted (capped by
+                              net.core.somaxconn) [default: 1024]
   --summary-interval TIME     how often to log a one-line summary; 0s = never [default: 60s]
   --redis URL                 share rooms with other nodes through Redis pub/sub:
                               redis://[[user]:password@]host[:port][/db]; a message sent on
@@ -346,6 +368,15 @@ impl Config {
                 "--protocol" => {
                     let name = args.value(&flag, |v| Ok(v.to_owned()))?;
                     c.policy.protocols.push(name);
+                }
+                "--send-buffer" => c.send_buffer = args.value(&flag, parse_bytes)?,
+                "--backlog" => {
+                    c.backlog = args.value(&flag, |v| {
+                        v.parse()
+                            .ok()
+                            .filter(|&n| (1..=i32::MAX as u32).contains(&n))
+                            .ok_or_else(|| "expected a whole number from 1".to_owned())
+                    })?
                 }
                 "--summary-interval" => c.summary_interval = args.value(&flag, parse_time)?,
                 "--redis" => c.redis = Some(args.value(&flag, RedisOptions::new)?),
@@ -444,6 +475,10 @@ impl Config {
                     "--redis-queue-bytes must hold one whole message: at least --max-message-bytes + 1KiB"
                 ));
             }
+        }
+        // setsockopt takes an int, and Linux doubles SO_SNDBUF's value.
+        if self.send_buffer > (i32::MAX / 2) as usize {
+            return Err(usage!("--send-buffer must be at most 1GiB"));
         }
         if self.max_connections == 0 || self.max_head_bytes < 64 {
             return Err(usage!(

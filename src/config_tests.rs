@@ -115,3 +115,24 @@ fn redis_mistakes_are_usage_errors() {
             .contains("without Redis support"));
     }
 }
+
+/// --send-buffer takes a size (0 leaves it to the kernel) and --backlog a count from 1.
+#[test]
+fn send_buffer_and_backlog_parse() {
+    let c = run(&[]).unwrap();
+    assert_eq!(
+        (c.send_buffer, c.backlog),
+        (DEFAULT_SEND_BUFFER, DEFAULT_BACKLOG)
+    );
+    let c = run(&["--send-buffer", "0", "--backlog", "4096"]).unwrap();
+    assert_eq!((c.send_buffer, c.backlog), (0, 4096));
+    assert_eq!(run(&["--send-buffer=32KiB"]).unwrap().send_buffer, 32 << 10);
+    assert!(run(&["--backlog", "0"])
+        .unwrap_err()
+        .0
+        .contains("--backlog"));
+    assert!(run(&["--send-buffer", "2GiB"])
+        .unwrap_err()
+        .0
+        .contains("--send-buffer"));
+}

@@ -14,7 +14,7 @@
 //! Linger ◀─────────────────────────────────────────────────────────────────────┘
 //!   │  flush the outbox, send FIN (shutdown write), discard input until the peer's FIN
 //!   ▼
-//! Closed ── the server deregisters the socket and frees the slot after the event batch
+//! Closed ── the server frees the slot (closing the socket) after the event batch
 //! ```
 //!
 //! (Any phase goes straight to Closed on an I/O error, a peer that vanished, or a timeout in
@@ -50,8 +50,10 @@
 //! socket and those two and turns every failure into a close reason (invariant: a connection's
 //! failure never leaves the connection). This file is the type, its phases and the seam; beside
 //! it are the HTTP phases (`conn/request.rs`), the WebSocket phases and closing
-//! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers) and
-//! the shared read buffer (`conn/scratch.rs`).
+//! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers),
+//! the deadlines (`conn/deadlines.rs`), the shared read buffer and when reading stops
+//! (`conn/scratch.rs`), and the frame edges that let a connection give tungstenite's grown
+//! read buffer back (`conn/edges.rs`).
 //!
 //! Two buffers make a connection cheap when idle: input is read into the server's one shared
 //! [`Scratch`] buffer and reaches tungstenite through a small window (`READ_WINDOW`), and
@@ -60,6 +62,8 @@
 //! The type is generic over the socket so unit tests drive it with an in-memory stream, and it
 //! never reads the clock: `now` is handed in.
 
+mod deadlines;
+mod edges;
 mod output;
 mod request;
 mod scratch;
@@ -68,24 +72,23 @@ mod websocket;
 pub use scratch::{Scratch, READS_PER_TURN};
 
 use crate::config::Config;
-use crate::http::{Report, Status};
+use crate::http::Report;
 use crate::hub::ConnId;
 use crate::outbox::{Meter, Outbox};
-use crate::wire::Wire;
-use bytes::Bytes;
+use crate::stats::Tally;
+use edges::Edges;
 use log::debug;
 use request::Handshake;
 use scratch::Fill;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::Instant;
-use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::WebSocketContext;
 use tungstenite::Message;
 use websocket::Bucket;
 
-/// What a socket must offer besides `Read + Write`: a half-close, and whether it holds
-/// written bytes of its own.
+/// What a socket must offer besides `Read + Write`: a half-close, whether it holds written
+/// bytes of its own, and whether a short read proves it empty.
 pub trait Socket: Read + Write {
     /// Sends FIN: we will write no more, the peer may still send (TCP half-close). A TLS
     /// socket sends its close_notify first.
@@ -97,13 +100,37 @@ pub trait Socket: Read + Write {
     fn holds_output(&self) -> bool {
         false
     }
+
+    /// True if a read that returns fewer bytes than asked for means nothing more was waiting,
+    /// so the connection may stop reading until the next readiness event (`conn/scratch.rs`
+    /// says why that holds for TCP). `false`, the default, reads until `WouldBlock`: right for
+    /// a layer that buffers on its own, such as TLS.
+    fn short_read_means_empty(&self) -> bool {
+        false
+    }
+
+    /// Last words when both sides are done and the socket is about to be dropped: a bare socket
+    /// has none (closing it sends FIN); TLS sends its close_notify, best effort.
+    fn last_words(&mut self) {}
 }
 
 impl Socket for mio::net::TcpStream {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }
+
+    fn short_read_means_empty(&self) -> bool {
+        true
+    }
 }
+
+/// Bytes a connection reads after its last word (in Closing, after our Close; in Linger, after
+/// our answer, our Close or the closing handshake) before it gives up on the peer: room for the
+/// peer's Close frame and 64 KiB it may already have had in flight, which is discarded. DoS
+/// warning: without this bound a peer that keeps sending kept the loop reading, at full speed,
+/// until `--close-timeout`; now it is dropped (its socket closed, unread bytes and all) once
+/// it has sent this much.
+pub const CLOSING_READ_BYTES: usize = (64 << 10) + crate::wire::MAX_CONTROL_FRAME;
 
 /// Where a connection is in its life, with what only that phase needs. See the module docs.
 enum Phase {
@@ -118,6 +145,9 @@ enum Phase {
     Open {
         /// RFC 6455 state: framing, reassembly, the closing handshake.
         ws: Box<WebSocketContext>,
+        /// Where the peer's frames begin and end, so `ws` can be swapped for a fresh one
+        /// (its grown read buffer given back) when it holds nothing (`conn/edges.rs`).
+        edges: Edges,
         /// Last time any byte arrived: drives the Ping and the idle timeout.
         heard: Instant,
         /// A Ping went out and nothing has been heard since.
@@ -129,13 +159,19 @@ enum Phase {
     Closing {
         /// RFC 6455 state, to read the peer's Close.
         ws: Box<WebSocketContext>,
+        /// Bytes read in this phase, at most [`CLOSING_READ_BYTES`].
+        read: usize,
     },
     /// Nothing more to say: flush, send FIN, discard input until the peer's FIN.
     Linger {
-        /// The peer sent FIN: nothing more to read.
-        peer_eof: bool,
+        /// The peer will send nothing more: its FIN was read, or the closing handshake is done
+        /// (RFC 6455 §5.5.1: nothing follows a Close). Then there is nothing to wait for once
+        /// the outbox is flushed: closing the socket sends our FIN.
+        peer_done: bool,
         /// We sent FIN (after the outbox emptied).
         fin_sent: bool,
+        /// Bytes read (and discarded) in this phase, at most [`CLOSING_READ_BYTES`].
+        read: usize,
     },
     /// Done; the server frees the slot.
     Closed,
@@ -144,8 +180,9 @@ enum Phase {
 impl Phase {
     /// Linger, with neither FIN seen yet.
     const LINGER: Phase = Phase::Linger {
-        peer_eof: false,
+        peer_done: false,
         fin_sent: false,
+        read: 0,
     };
 
     /// The phase's name, for logs.
@@ -181,23 +218,9 @@ pub struct Conn<S> {
     phase_since: Instant,
     /// Since when queued bytes have not moved; `None` while the outbox is empty or draining.
     stalled_since: Option<Instant>,
-    /// How it ended, as far as we decided it: the first answer or Close we gave.
-    outcome: Outcome,
-}
-
-/// How a connection ended, as far as we decided it. The server counts it when it frees the
-/// slot ([`Conn::outcome`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing said (still running, or the peer simply left).
-    #[default]
-    Quiet,
-    /// Answered with an HTTP status instead of an upgrade.
-    Answered(u16),
-    /// We sent a Close with this code.
-    Closed(u16),
-    /// Dropped as a slow consumer (Close 1008, if the socket took it).
-    SlowConsumer,
+    /// What the counters should hear of since the server last took it ([`Conn::take_tally`]):
+    /// Close frames sent and received, an HTTP answer, a slow-consumer drop.
+    tally: Tally,
 }
 
 /// What the server must do after one call of [`Conn::on_readable`]. The server calls again
@@ -222,8 +245,9 @@ pub enum Action {
     /// encodes it once, into the room's batch (chat) or a frame of its own sent back to this
     /// connection (echo), and counts it.
     Message(Message),
-    /// Nothing more to read now: the socket said `WouldBlock`, the peer sent FIN, or the
-    /// connection is closed. Wait for the next readiness event.
+    /// Nothing more to read now: the socket said `WouldBlock` (or a short read said so, see
+    /// `conn/scratch.rs`), the peer sent FIN, or the connection is closed. Wait for the next
+    /// readiness event.
     Idle,
     /// This turn's share of reading is used up and the socket may hold more: read again next
     /// turn.
@@ -252,7 +276,7 @@ impl<S: Socket> Conn<S> {
             outbox: Outbox::new(cfg.max_queue_bytes, meter),
             phase_since: now,
             stalled_since: None,
-            outcome: Outcome::Quiet,
+            tally: Tally::default(),
         }
     }
 
@@ -286,10 +310,11 @@ impl<S: Socket> Conn<S> {
         self.outbox.len()
     }
 
-    /// How the connection ended, as far as we decided it; the server counts it when it frees
-    /// the slot.
-    pub fn outcome(&self) -> Outcome {
-        self.outcome
+    /// What happened that the counters count (Closes sent and received, an HTTP answer, a
+    /// slow-consumer drop) since the last call. The server takes it at the end of each turn
+    /// that touched this connection.
+    pub fn take_tally(&mut self) -> Tally {
+        std::mem::take(&mut self.tally)
     }
 
     /// Reads what the socket has and feeds it to the current phase, until there is something
@@ -315,8 +340,18 @@ impl<S: Socket> Conn<S> {
             if !self.wants_input() {
                 return Action::Idle;
             }
-            match scratch.fill(&mut self.socket) {
-                Fill::Read => self.heard(now),
+            let cap = match self.phase {
+                Phase::Closing { read, .. } | Phase::Linger { read, .. } => {
+                    CLOSING_READ_BYTES - read
+                }
+                _ => usize::MAX,
+            };
+            if cap == 0 {
+                self.set_phase(Phase::Closed, now, &"peer kept sending while closing");
+                return Action::Idle;
+            }
+            match scratch.fill(&mut self.socket, cap) {
+                Fill::Read => self.took(scratch.input().len(), now),
                 Fill::Drained => return Action::Idle,
                 Fill::Spent => return Action::Yield,
                 Fill::Failed(e) => {
@@ -346,19 +381,23 @@ impl<S: Socket> Conn<S> {
     fn wants_input(&self) -> bool {
         match self.phase {
             Phase::Closed | Phase::Upgrading(_) => false,
-            Phase::Linger { peer_eof, .. } => !peer_eof,
+            Phase::Linger { peer_done, .. } => !peer_done,
             _ => true,
         }
     }
 
-    /// Something arrived: an open connection's idle clock starts again.
-    fn heard(&mut self, now: Instant) {
-        if let Phase::Open {
-            heard, ping_sent, ..
-        } = &mut self.phase
-        {
-            *heard = now;
-            *ping_sent = false;
+    /// `n` bytes arrived: an open connection's idle clock starts again; a closing one counts
+    /// them against [`CLOSING_READ_BYTES`].
+    fn took(&mut self, n: usize, now: Instant) {
+        match &mut self.phase {
+            Phase::Open {
+                heard, ping_sent, ..
+            } => {
+                *heard = now;
+                *ping_sent = false;
+            }
+            Phase::Closing { read, .. } | Phase::Linger { read, .. } => *read += n,
+            _ => {}
         }
     }
 
@@ -373,54 +412,9 @@ impl<S: Socket> Conn<S> {
                 self.set_phase(Phase::Closed, now, &"peer closed")
             }
             // FIN goes out once the outbox drains (`flush`), then the connection is done.
-            Phase::Linger { peer_eof, .. } => *peer_eof = true,
+            Phase::Linger { peer_done, .. } => *peer_done = true,
             // Open/Closing saw the EOF through tungstenite in `feed_ws` already.
             Phase::Open { .. } | Phase::Closing { .. } | Phase::Closed => {}
-        }
-    }
-
-    /// Remembers the first outcome; later ones (a Close after an error Close) do not count.
-    fn record(&mut self, outcome: Outcome) {
-        if self.outcome == Outcome::Quiet {
-            self.outcome = outcome;
-        }
-    }
-
-    /// Checks this connection's deadlines. Called once per tick (see `Config::tick`).
-    pub fn on_tick(&mut self, now: Instant, cfg: &Config) {
-        let since = |t: Instant| now.saturating_duration_since(t);
-        let stalled = self
-            .stalled_since
-            .is_some_and(|t| since(t) >= cfg.write_timeout);
-        match &mut self.phase {
-            Phase::Request { .. } | Phase::Upgrading(_)
-                if since(self.phase_since) >= cfg.handshake_timeout =>
-            {
-                self.answer(Status::RequestTimeout, false, now);
-            }
-            Phase::Open { .. } if stalled => self.drop_slow_consumer(now),
-            Phase::Open { heard, .. } if since(*heard) >= cfg.idle_timeout => {
-                self.close(CloseCode::Away, "idle timeout", now);
-            }
-            Phase::Open {
-                ws,
-                heard,
-                ping_sent: ping_sent @ false,
-                ..
-            } if since(*heard) >= cfg.ping_interval => {
-                // RFC 6455 §5.5.2: a Ping asks a silent peer to prove it is there.
-                let _ = ws.write(
-                    &mut Wire::out(&mut self.outbox),
-                    Message::Ping(Bytes::new()),
-                );
-                *ping_sent = true;
-            }
-            Phase::Closing { .. } | Phase::Linger { .. }
-                if stalled || since(self.phase_since) >= cfg.close_timeout =>
-            {
-                self.set_phase(Phase::Closed, now, &"close timed out");
-            }
-            _ => {}
         }
     }
 
@@ -445,6 +439,9 @@ impl<S: Socket> Conn<S> {
     }
 }
 
+#[cfg(test)]
+#[path = "conn_read_tests.rs"]
+mod read_tests;
 #[cfg(test)]
 #[path = "conn_tests.rs"]
 mod tests;

@@ -2,9 +2,12 @@
 //! here sleeps or opens a port.
 
 use super::*;
+use crate::http::Status;
 use crate::outbox::CHUNK_COST;
 use crate::testing::{client_frame as frame, upgrade_request, MockSocket};
+use bytes::Bytes;
 use std::time::Duration;
+use tungstenite::protocol::frame::coding::CloseCode;
 
 /// The opening handshake every test upgrades with (room `/room`).
 fn upgrade() -> Vec<u8> {
@@ -19,21 +22,21 @@ fn asks_to_join() -> Option<Action> {
 }
 
 /// Test rig: a connection, its clock, and the part of the server that answers its actions.
-struct Rig {
-    conn: Conn<MockSocket>,
-    cfg: Config,
-    now: Instant,
+pub(super) struct Rig {
+    pub(super) conn: Conn<MockSocket>,
+    pub(super) cfg: Config,
+    pub(super) now: Instant,
     /// Every `Action::Message`, in order, encoded as the server sends it.
-    relayed: Vec<Bytes>,
-    scratch: Scratch,
+    pub(super) relayed: Vec<Bytes>,
+    pub(super) scratch: Scratch,
     /// What the server's admission says to an upgrade.
-    admission: Result<(), Status>,
+    pub(super) admission: Result<(), Status>,
     /// Send every message back, as `--echo` does.
-    echo: bool,
+    pub(super) echo: bool,
 }
 
 impl Rig {
-    fn new() -> Rig {
+    pub(super) fn new() -> Rig {
         let cfg = Config::default();
         let now = Instant::now();
         Rig {
@@ -54,7 +57,7 @@ impl Rig {
     }
 
     /// An already upgraded connection (the 101 response is flushed and cleared).
-    fn open() -> Rig {
+    pub(super) fn open() -> Rig {
         let mut rig = Rig::new();
         assert_eq!(rig.feed(&upgrade()), asks_to_join());
         rig.take_out();
@@ -62,14 +65,14 @@ impl Rig {
     }
 
     /// Delivers `bytes` as one read; returns the upgrade or report asked for, if any.
-    fn feed(&mut self, bytes: &[u8]) -> Option<Action> {
+    pub(super) fn feed(&mut self, bytes: &[u8]) -> Option<Action> {
         self.conn.socket.push(bytes);
         self.read()
     }
 
     /// One turn of reading, as the server does it: call until `Idle` or `Yield`, answering
     /// each action; then flush. Returns the last upgrade or report asked for.
-    fn read(&mut self) -> Option<Action> {
+    pub(super) fn read(&mut self) -> Option<Action> {
         self.scratch.start_turn(usize::MAX);
         let (asked, _) = self.read_turn();
         self.conn.flush(self.now);
@@ -78,8 +81,8 @@ impl Rig {
 
     /// Calls `on_readable` until `Idle` or `Yield`, as the server does; returns the last
     /// upgrade or report asked for and the action that ended the turn.
-    fn read_turn(&mut self) -> (Option<Action>, Action) {
-        self.scratch.start_conn();
+    pub(super) fn read_turn(&mut self) -> (Option<Action>, Action) {
+        self.scratch.start_conn(false);
         let mut asked = None;
         loop {
             match self
@@ -109,18 +112,18 @@ impl Rig {
         }
     }
 
-    fn take_out(&mut self) -> Vec<u8> {
+    pub(super) fn take_out(&mut self) -> Vec<u8> {
         self.conn.socket.take_out()
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         self.now += d;
         self.conn.on_tick(self.now, &self.cfg);
         self.conn.flush(self.now);
     }
 
     /// The close code of a server Close frame at the end of what was written.
-    fn close_code_sent(&mut self) -> u16 {
+    pub(super) fn close_code_sent(&mut self) -> u16 {
         let out = self.take_out();
         let at = out
             .windows(2)
@@ -287,16 +290,18 @@ fn ping_is_answered_with_pong() {
     assert_eq!(rig.take_out(), b"\x8a\x03abc");
 }
 
-/// The peer's Close is answered with the same code, then the connection lingers and closes.
+/// The peer's Close is answered with the same code, then the connection closes at once: the
+/// peer sends nothing after its Close, so there is no FIN of its to wait for.
 #[test]
 fn peer_close_is_echoed_then_closed() {
     let mut rig = Rig::open();
     rig.feed(&frame(0x8, &1000u16.to_be_bytes()));
     assert_eq!(rig.take_out(), b"\x88\x02\x03\xe8");
-    assert!(rig.conn.socket.fin.get());
-    rig.conn.socket.eof = true;
-    rig.read();
     assert!(rig.conn.is_closed());
+    assert!(
+        !rig.conn.socket.fin.get(),
+        "closing the socket sends the FIN"
+    );
 }
 
 /// A silent peer is pinged after --ping-interval and closed with 1001 after --idle-timeout.
@@ -353,7 +358,7 @@ fn message_flood_past_the_rate_closes_1008() {
     rig.feed(&frame(0x1, b"too many"));
     assert_eq!(rig.relayed.len(), 6);
     assert_eq!(rig.close_code_sent(), 1008);
-    assert_eq!(rig.conn.outcome(), Outcome::Closed(1008));
+    assert_eq!(rig.conn.take_tally().close_sent, Some(1008));
 }
 
 /// Our own Close (shutdown) waits for the peer's, and data it sends meanwhile is not relayed.
@@ -366,7 +371,7 @@ fn our_close_waits_for_the_peers_and_ignores_data() {
     rig.feed(&frame(0x1, b"late"));
     assert!(rig.relayed.is_empty());
     rig.feed(&frame(0x8, &1001u16.to_be_bytes()));
-    assert!(rig.conn.socket.fin.get(), "handshake done: FIN sent");
+    assert!(rig.conn.is_closed(), "handshake done: closed");
 }
 
 /// A peer that vanishes without a Close is closed at once.
@@ -389,7 +394,7 @@ fn each_call_yields_at_most_one_message() {
     bytes.extend(frame(0x2, &two));
     rig.conn.socket.push(&bytes);
     rig.scratch.start_turn(usize::MAX);
-    rig.scratch.start_conn();
+    rig.scratch.start_conn(false);
     let first = rig.conn.on_readable(&mut rig.scratch, rig.now, &rig.cfg);
     assert_eq!(first, Action::Message(Message::binary(one)));
     assert!(!rig.scratch.input().is_empty(), "the second frame waits");
@@ -469,7 +474,7 @@ fn refused_upgrade_gets_the_servers_status() {
     rig.admission = Err(Status::TooManyRequests);
     rig.feed(&upgrade());
     assert!(rig.take_out().starts_with(b"HTTP/1.1 429 "));
-    assert_eq!(rig.conn.outcome(), Outcome::Answered(429));
+    assert_eq!(rig.conn.take_tally().answered, Some(429));
 }
 
 /// Frames that came in the same read as the upgrade are only read once admitted.

@@ -59,9 +59,11 @@
 //! 2. The hub, the HTTP router and the outbox never see a socket.
 //! 3. A connection's failure never leaves the connection: it becomes a close reason. Only
 //!    accept/poll failures end `Server::run`.
-//! 4. Every read, write and accept continues until `WouldBlock` (reads in slices of
-//!    `READS_PER_TURN` per connection and a byte budget per turn, the rest next turn); a
-//!    spurious or stale event is harmless.
+//! 4. Every write and accept continues until `WouldBlock`; a read stops there, at
+//!    end-of-stream, or, on plain TCP, at a short read, which says the same one system call
+//!    sooner (`conn/scratch.rs` says why). Reads come in slices of `READS_PER_TURN` per
+//!    connection and a byte budget per turn, the rest next turn; a spurious or stale event is
+//!    harmless.
 //! 5. WRITABLE is registered only while something is queued (in the outbox, or TLS ciphertext
 //!    the socket has not taken).
 //! 6. Every queue is bounded, by what it holds, not only by its payload: an outbox by

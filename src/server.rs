@@ -175,7 +175,7 @@ impl Server {
             None => None,
         };
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = accept::listen(&config)?;
         let local_addr = listener.local_addr()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -326,7 +326,11 @@ impl Server {
         self.drop_laggards(now);
         for (id, slot) in self.slots.iter_mut() {
             slot.conn.on_tick(now, &self.config);
-            slot.mark_dirty(ConnId(id), &mut self.dirty);
+            // Only a connection with something to write (a Ping, a Close, an answer) or that
+            // is done needs the end of the turn; the rest are not touched again.
+            if slot.conn.wants_write() || slot.conn.is_closed() {
+                slot.mark_dirty(ConnId(id), &mut self.dirty);
+            }
         }
     }
 

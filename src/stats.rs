@@ -13,8 +13,9 @@
 use std::fmt::Write as _;
 use Value::{Count, Flag};
 
-/// Close codes we count separately (RFC 6455 §7.4.1); anything else goes under "other".
-const CLOSE_CODES: [u16; 7] = [1000, 1001, 1002, 1007, 1008, 1009, 1011];
+/// Close codes we count separately (RFC 6455 §7.4.1; 1005 stands for a Close without a code,
+/// §7.1.5); anything else goes under "other".
+const CLOSE_CODES: [u16; 8] = [1000, 1001, 1002, 1005, 1007, 1008, 1009, 1011];
 
 /// HTTP statuses we answer instead of upgrading.
 const HTTP_STATUSES: [u16; 9] = [400, 403, 404, 405, 408, 426, 429, 431, 503];
@@ -39,10 +40,29 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Connections dropped as slow consumers (over their cap, lagging or stuck).
     pub slow_consumers: u64,
-    /// Close codes the server sent, indexed like `CLOSE_CODES`, then "other".
+    /// Close frames the server sent (its own, and echoes of the peer's), indexed like
+    /// `CLOSE_CODES`, then "other".
     closes_sent: [u64; CLOSE_CODES.len() + 1],
+    /// Close frames peers sent (first, or in answer to ours), indexed the same way.
+    closes_received: [u64; CLOSE_CODES.len() + 1],
     /// HTTP statuses answered instead of an upgrade, indexed like `HTTP_STATUSES`, then "other".
     http_answers: [u64; HTTP_STATUSES.len() + 1],
+}
+
+/// What one connection did that the counters count, since the server last took it
+/// (`Conn::take_tally`). The server takes it at the end of every turn that touched the
+/// connection, so a Close is counted in the turn it is queued or read, not when its slot is
+/// freed (which can be `--close-timeout` later). Each field happens at most once per connection.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// A Close frame we queued, ours or the echo of the peer's (RFC 6455 §5.5.1), by code.
+    pub close_sent: Option<u16>,
+    /// The peer's Close frame, by code (1005 if it had none).
+    pub close_received: Option<u16>,
+    /// The HTTP status answered instead of an upgrade.
+    pub answered: Option<u16>,
+    /// Dropped as a slow consumer.
+    pub slow_consumer: bool,
 }
 
 /// Values the server computes on demand for a report.
@@ -86,30 +106,23 @@ pub struct RedisCounters {
 }
 
 impl Stats {
-    /// Counts a Close frame the server sent with `code`.
-    pub fn close_sent(&mut self, code: u16) {
-        let i = CLOSE_CODES
-            .iter()
-            .position(|&c| c == code)
-            .unwrap_or(CLOSE_CODES.len());
-        self.closes_sent[i] += 1;
-    }
-
-    /// Counts an HTTP answer with `status` (given instead of an upgrade).
-    pub fn http_answer(&mut self, status: u16) {
-        let i = HTTP_STATUSES
-            .iter()
-            .position(|&c| c == status)
-            .unwrap_or(HTTP_STATUSES.len());
-        self.http_answers[i] += 1;
+    /// Counts what a connection did since it was last counted.
+    pub fn count(&mut self, tally: Tally) {
+        if let Some(code) = tally.close_sent {
+            self.closes_sent[bucket(&CLOSE_CODES, code)] += 1;
+        }
+        if let Some(code) = tally.close_received {
+            self.closes_received[bucket(&CLOSE_CODES, code)] += 1;
+        }
+        if let Some(status) = tally.answered {
+            self.http_answers[bucket(&HTTP_STATUSES, status)] += 1;
+        }
+        self.slow_consumers += u64::from(tally.slow_consumer);
     }
 
     /// Close frames sent with `code` so far.
     pub fn closes_with(&self, code: u16) -> u64 {
-        CLOSE_CODES
-            .iter()
-            .position(|&c| c == code)
-            .map_or(0, |i| self.closes_sent[i])
+        self.closes_sent[bucket(&CLOSE_CODES, code)]
     }
 
     /// The report as one JSON object: every entry of `METRICS`, by name.
@@ -189,6 +202,11 @@ impl Stats {
         }
         line
     }
+}
+
+/// Where `key` is counted: its index in `keys`, or the last bucket, "other".
+fn bucket(keys: &[u16], key: u16) -> usize {
+    keys.iter().position(|&k| k == key).unwrap_or(keys.len())
 }
 
 /// Each bucket's label and value; the last bucket is "other".
@@ -341,8 +359,10 @@ const METRICS: &[Metric] = &[
     counter("bytes_out_total", "Bytes written to sockets.", |s, _| Some(Count(s.bytes_out))),
     counter("slow_consumers_total", "Connections dropped as slow consumers.",
         |s, _| Some(Count(s.slow_consumers))),
-    by_label("closes_sent_total", "Close frames sent, by close code.",
+    by_label("closes_sent_total", "Close frames sent (ours and echoes), by close code.",
         "code", &CLOSE_CODES, |s| &s.closes_sent),
+    by_label("closes_received_total", "Close frames received from peers, by close code.",
+        "code", &CLOSE_CODES, |s| &s.closes_received),
     by_label("http_answers_total", "HTTP answers instead of an upgrade, by status.",
         "status", &HTTP_STATUSES, |s| &s.http_answers),
     gauge("resident_memory_bytes", "Resident memory of the process.",

@@ -20,15 +20,38 @@ fn gauges() -> Gauges {
 #[test]
 fn codes_are_bucketed() {
     let mut st = Stats::default();
-    st.close_sent(1009);
-    st.close_sent(1009);
-    st.close_sent(4000);
-    st.http_answer(404);
+    let sent = |code| Tally {
+        close_sent: Some(code),
+        ..Tally::default()
+    };
+    st.count(sent(1009));
+    st.count(sent(1009));
+    st.count(sent(4000));
+    st.count(Tally {
+        answered: Some(404),
+        ..Tally::default()
+    });
     let json = st.to_json(&gauges());
     assert!(json.contains("\"1009\":2"), "{json}");
     assert!(json.contains("\"other\":1"));
     assert!(json.contains("\"404\":1"));
     assert_eq!(st.closes_with(1009), 2);
+}
+
+/// An echoed Close is one sent and one received; a slow consumer is counted once.
+#[test]
+fn a_tally_counts_each_thing_it_holds() {
+    let mut st = Stats::default();
+    st.count(Tally {
+        close_sent: Some(1000),
+        close_received: Some(1000),
+        slow_consumer: true,
+        ..Tally::default()
+    });
+    let text = st.to_prometheus(&gauges());
+    assert!(text.contains("chatloop_closes_sent_total{code=\"1000\"} 1\n"));
+    assert!(text.contains("chatloop_closes_received_total{code=\"1000\"} 1\n"));
+    assert!(text.contains("chatloop_slow_consumers_total 1\n"));
 }
 
 /// The Prometheus text has HELP/TYPE lines and labelled samples.
@@ -38,7 +61,10 @@ fn prometheus_text_is_well_formed() {
         deliveries: 7,
         ..Stats::default()
     };
-    st.close_sent(1002);
+    st.count(Tally {
+        close_sent: Some(1002),
+        ..Tally::default()
+    });
     let text = st.to_prometheus(&gauges());
     assert!(
         text.contains("# TYPE chatloop_deliveries_total counter\nchatloop_deliveries_total 7\n")

@@ -107,6 +107,22 @@ impl Socket for Stream {
             Stream::TlsClient(s) => s.holds_output(),
         }
     }
+
+    /// Plain TCP: yes. TLS decrypts whole records, so a short read of plaintext says nothing
+    /// about what the kernel still holds: it reads until `WouldBlock`.
+    fn short_read_means_empty(&self) -> bool {
+        matches!(self, Stream::Plain(_))
+    }
+
+    fn last_words(&mut self) {
+        match self {
+            Stream::Plain(_) => {}
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.last_words(),
+            #[cfg(all(feature = "tls", feature = "client"))]
+            Stream::TlsClient(s) => s.last_words(),
+        }
+    }
 }
 
 /// The poller watches the TCP socket; TLS lives above it.

@@ -42,7 +42,8 @@ pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An in-memory socket. Reads return the queued chunks one per read (a read may take part of
-/// one), then `WouldBlock`, or end-of-stream once `eof` is set. Writes go to `out`, whole, or,
+/// one), or, for a [`MockSocket::tcp`] socket, as many queued bytes as fit, as a kernel's
+/// receive queue does; then `WouldBlock`, or end-of-stream once `eof` is set. Writes go to `out`, whole, or,
 /// for a peer that never reads ([`MockSocket::stuck`]), until its buffer is full, then
 /// `WouldBlock` for ever.
 #[derive(Debug, Default)]
@@ -60,6 +61,11 @@ pub struct MockSocket {
     pub write_room: Option<usize>,
     /// The connection sent FIN (`shutdown_write`).
     pub fin: Cell<bool>,
+    /// Reads fill the buffer from all queued chunks, so a short read means nothing more was
+    /// queued, as on a TCP socket ([`Socket::short_read_means_empty`]).
+    pub tcp: bool,
+    /// Calls of `read` so far (each one a system call on a real socket).
+    pub reads: usize,
 }
 
 impl MockSocket {
@@ -68,6 +74,14 @@ impl MockSocket {
     pub fn stuck(room: usize) -> MockSocket {
         MockSocket {
             write_room: Some(room),
+            ..MockSocket::default()
+        }
+    }
+
+    /// A socket whose reads behave like TCP's: see [`MockSocket::tcp`].
+    pub fn tcp() -> MockSocket {
+        MockSocket {
+            tcp: true,
             ..MockSocket::default()
         }
     }
@@ -85,6 +99,20 @@ impl MockSocket {
 
 impl Read for MockSocket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads += 1;
+        if self.tcp && !self.input.is_empty() {
+            let mut n = 0;
+            while let Some(mut chunk) = self.input.pop_front() {
+                let k = chunk.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&chunk[..k]);
+                n += k;
+                if k < chunk.len() {
+                    self.input.push_front(chunk.split_off(k));
+                    break;
+                }
+            }
+            return Ok(n);
+        }
         match self.input.pop_front() {
             Some(chunk) => {
                 let n = chunk.len().min(buf.len());
@@ -123,5 +151,9 @@ impl Socket for MockSocket {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.fin.set(true);
         Ok(())
+    }
+
+    fn short_read_means_empty(&self) -> bool {
+        self.tcp
     }
 }

@@ -283,16 +283,22 @@ fn slow_consumers(healthy: usize, stuck: usize, messages: u32, rss_bound_kib: u6
     }
     let elapsed = started.elapsed();
     let _sender = sender.join().expect("sender finished");
-    // A dropped connection is counted when its slot is freed: after its Close went out or
-    // --close-timeout passed (the stuck ones never take it), so give it that long.
-    let json = wait_for(READ_TIMEOUT, "every stuck client to be dropped", || {
-        let json = stats_body(addr);
-        if stat(&json, "slow_consumers_total") as usize >= stuck {
-            Ok(json)
-        } else {
-            Err(json)
-        }
-    });
+    // A slow consumer is counted when it is dropped, and its slot freed once its Close went
+    // out or --close-timeout passed (the stuck ones never take it), so give it that long.
+    let json = wait_for(
+        READ_TIMEOUT,
+        "every stuck client to be dropped and freed",
+        || {
+            let json = stats_body(addr);
+            if stat(&json, "slow_consumers_total") as usize >= stuck
+                && stat(&json, "connections_open") as usize <= healthy + 1
+            {
+                Ok(json)
+            } else {
+                Err(json)
+            }
+        },
+    );
     let peak = server.status_kib("VmHWM");
     println!(
         "slow consumers: {healthy} healthy + {stuck} stuck, {messages} x {MESSAGE_BYTES} B fanned out in \

@@ -8,7 +8,9 @@
 //!   bit 1: the peer never reads (the socket takes 4 KiB, then `WouldBlock` forever);
 //!   bit 2: `--max-messages-per-sec 5`; bit 3: echo every message back (as `--echo` does,
 //!   through `Conn::send`, where a full outbox drops the connection);
-//!   bit 4: the peer sends FIN after the last byte.
+//!   bit 4: the peer sends FIN after the last byte; bit 5: reads behave like TCP's (a read
+//!   takes all that is queued, and a short read ends the connection's reading until the next
+//!   event, as on a real socket; the FIN's event makes it read on to end-of-stream).
 //! - `seed` drives the read sizes (1..=64 bytes with bit 7 clear, up to 4 KiB with it set) and
 //!   how much time passes between turns of the loop (0 to 3 ticks of 250 ms).
 //! - `rest` is what the peer sends after the upgrade request.
@@ -50,11 +52,12 @@ fuzz_target!(|data: &[u8]| {
     let echo = flags & 8 != 0;
     let tick = Duration::from_millis(250);
 
-    let mock = if flags & 2 != 0 {
+    let mut mock = if flags & 2 != 0 {
         MockSocket::stuck(STUCK_PEER_BUFFER)
     } else {
         MockSocket::default()
     };
+    mock.tcp = flags & 32 != 0;
     let now = Instant::now();
     let conn = Conn::new(ConnId(0), mock, now, &cfg, Meter::default());
 
@@ -132,7 +135,9 @@ impl Rig {
         let conn = &mut self.conn;
         // As the server does: one turn's reads share a quarter of the queue cap.
         self.scratch.start_turn(cap / 4);
-        self.scratch.start_conn();
+        // A FIN comes with an event that says so (EPOLLRDHUP): the server passes it on.
+        let peer_closed = conn.socket_mut().eof;
+        self.scratch.start_conn(peer_closed);
         loop {
             match conn.on_readable(&mut self.scratch, self.now, &self.cfg) {
                 Action::Upgrade { .. } => conn.accept_upgrade(self.now, &self.cfg),

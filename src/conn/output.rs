@@ -2,7 +2,7 @@
 //! the flush that writes them (one `writev` for many, see `outbox.rs`), the FIN that ends a
 //! lingering connection, and the slow consumer, whose backlog is dropped.
 
-use super::{Conn, Outcome, Phase, Sent, Socket};
+use super::{Conn, Phase, Sent, Socket};
 use crate::outbox::Meter;
 use bytes::Bytes;
 use log::warn;
@@ -67,13 +67,13 @@ impl<S: Socket> Conn<S> {
     /// with 1008 (RFC 6455 §7.4.1: policy violation). The Close goes out only if the socket
     /// takes it; a peer this far behind may never see it, and the lingering close times out.
     pub fn drop_slow_consumer(&mut self, now: Instant) {
-        self.record(Outcome::SlowConsumer);
+        self.tally.slow_consumer = true;
         self.outbox.discard();
         self.fail(CloseCode::Policy, "slow consumer", now);
     }
 
     /// Writes queued bytes until the socket would block or the outbox is empty; in Linger, then
-    /// sends FIN. Called for WRITABLE events and for every connection touched in a turn.
+    /// sends FIN (or, if the peer is done too, closes). Called for WRITABLE events and for every connection touched in a turn.
     /// Returns the bytes written.
     pub fn flush(&mut self, now: Instant) -> usize {
         if self.is_closed() {
@@ -105,13 +105,21 @@ impl<S: Socket> Conn<S> {
         }
         self.stalled_since = None;
         if let Phase::Linger {
-            peer_eof,
+            peer_done,
             fin_sent: fin_sent @ false,
+            ..
         } = &mut self.phase
         {
+            // The peer is done too: closing the socket sends our FIN, and nothing is left to
+            // wait for (no `shutdown`, no read of its FIN: two system calls fewer).
+            if *peer_done {
+                self.socket.last_words();
+                self.set_phase(Phase::Closed, now, &"closed");
+                return written;
+            }
             *fin_sent = true;
             // An error here means the peer is gone already: nothing left to wait for.
-            if self.socket.shutdown_write().is_err() || *peer_eof {
+            if self.socket.shutdown_write().is_err() {
                 self.set_phase(Phase::Closed, now, &"closed");
             }
         }

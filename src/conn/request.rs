@@ -6,7 +6,7 @@
 //! ([`Action::Upgrade`], phase `Upgrading`) and waits for [`Conn::accept_upgrade`] or
 //! [`Conn::refuse`]. Only a request that wants to upgrade asks.
 
-use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
+use super::{Action, Conn, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::{self, Reply, Report, Status};
 use crate::wire::ws_config;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use std::time::Instant;
 use tungstenite::protocol::{Role, WebSocketContext};
 
+use super::edges::Edges;
 use super::websocket::Bucket;
 
 /// What an upgrade request left for the moment the server admits it.
@@ -98,10 +99,14 @@ impl<S: Socket> Conn<S> {
                 protocol,
             } = *handshake;
             response = http::switching_protocols(&accept, protocol.as_deref());
+            // tungstenite starts with the bytes after the head, so the frame edges do too.
+            let mut edges = Edges::default();
+            edges.advance(&rest);
             let ws =
                 WebSocketContext::from_partially_read(rest, Role::Server, Some(ws_config(cfg)));
             Phase::Open {
                 ws: Box::new(ws),
+                edges,
                 heard: now,
                 ping_sent: false,
                 bucket: (cfg.max_messages_per_sec > 0).then(|| Bucket::full(cfg, now)),
@@ -136,7 +141,7 @@ impl<S: Socket> Conn<S> {
     ) -> Option<Action> {
         self.outbox
             .push_unchecked(http::response(status, head_only));
-        self.record(Outcome::Answered(status.code()));
+        self.tally.answered = Some(status.code());
         self.set_phase(Phase::LINGER, now, &format_args!("HTTP {}", status.code()));
         None
     }

@@ -5,15 +5,16 @@
 //! frames, the closing handshake); here its results become [`Action::Message`]s for the
 //! server and its errors become close codes (RFC 6455 §7.4.1).
 
-use super::{Action, Conn, Outcome, Phase, Scratch, Socket};
+use super::{Action, Conn, Phase, Scratch, Socket};
 use crate::config::Config;
 use crate::http::Status;
-use crate::wire::Wire;
+use crate::wire::{ws_config, Wire};
 use std::io;
 use std::time::Instant;
 use tungstenite::error::{Error as WsError, ProtocolError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::protocol::{Role, WebSocketContext};
 use tungstenite::Message;
 
 /// A token bucket: `rate` tokens a second, at most `rate` saved up (a one-second burst).
@@ -75,10 +76,12 @@ impl<S: Socket> Conn<S> {
         now: Instant,
         cfg: &Config,
     ) -> Option<Action> {
-        // `open`: the rate limit of an Open connection; `None` while Closing.
+        // `open`: an Open connection's rate limit and frame edges; `None` while Closing.
         let (ws, mut open) = match &mut self.phase {
-            Phase::Open { ws, bucket, .. } => (ws, Some(bucket)),
-            Phase::Closing { ws } => (ws, None),
+            Phase::Open {
+                ws, bucket, edges, ..
+            } => (ws, Some((bucket, edges))),
+            Phase::Closing { ws, .. } => (ws, None),
             _ => return None,
         };
         let input = scratch.input();
@@ -91,7 +94,7 @@ impl<S: Socket> Conn<S> {
             match ws.read(&mut wire) {
                 // Only an Open connection relays; after our Close, data is read and dropped.
                 Ok(msg @ (Message::Text(_) | Message::Binary(_))) => {
-                    let Some(bucket) = open.as_deref_mut() else {
+                    let Some((bucket, _)) = open.as_mut() else {
                         continue;
                     };
                     let within_rate = bucket
@@ -103,9 +106,18 @@ impl<S: Socket> Conn<S> {
                         Fed::RateLimited
                     };
                 }
+                // Close: counted as it arrives. If we had not sent ours (Open), tungstenite has
+                // queued the echo (RFC 6455 §5.5.1), with the code it returns here (1002 for a
+                // code not allowed on the wire); the next read says ConnectionClosed.
+                Ok(Message::Close(frame)) => {
+                    let code = frame.map_or(1005, |f| f.code.into());
+                    self.tally.close_received = Some(code);
+                    if open.is_some() {
+                        self.tally.close_sent = Some(code);
+                    }
+                }
                 // Pings: tungstenite has queued the Pong (RFC 6455 §5.5.3) and writes it on the
                 // next read. Pongs: nothing to do, hearing anything resets the idle clock.
-                // Close: tungstenite has queued its reply; the next read says ConnectionClosed.
                 Ok(_) => {}
                 Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     break Fed::NeedMore
@@ -114,6 +126,14 @@ impl<S: Socket> Conn<S> {
             }
         };
         let used = input.len() - wire.input.len();
+        if let Some((_, edges)) = open.as_mut() {
+            edges.advance(&input[..used]);
+            // All input used, between messages, after a big frame: give its buffer back.
+            if matches!(fed, Fed::NeedMore) && edges.worth_a_swap() {
+                **ws = WebSocketContext::new(Role::Server, Some(ws_config(cfg)));
+                edges.swapped();
+            }
+        }
         scratch.consume(used);
         let failure = match fed {
             Fed::Message(msg) => return Some(Action::Message(msg)),
@@ -129,9 +149,15 @@ impl<S: Socket> Conn<S> {
         scratch.consume_all();
         let (code, why): (CloseCode, &str) = match failure {
             // The closing handshake is complete (both Close frames sent); RFC 6455 §7.1.1:
-            // the server closes the TCP connection first.
+            // the server closes the TCP connection first. The peer's Close was its last word
+            // (§5.5.1), so once ours is flushed there is nothing to wait for.
             WsError::ConnectionClosed | WsError::AlreadyClosed => {
-                self.set_phase(Phase::LINGER, now, &"closing handshake done");
+                let linger = Phase::Linger {
+                    peer_done: true,
+                    fin_sent: false,
+                    read: 0,
+                };
+                self.set_phase(linger, now, &"closing handshake done");
                 return None;
             }
             WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
@@ -172,7 +198,7 @@ impl<S: Socket> Conn<S> {
             Phase::Open { .. } => {
                 self.send_close(code, why);
                 self.change_phase(now, &why, |phase| match phase {
-                    Phase::Open { ws, .. } => Phase::Closing { ws },
+                    Phase::Open { ws, .. } => Phase::Closing { ws, read: 0 },
                     other => other,
                 });
             }
@@ -185,9 +211,11 @@ impl<S: Socket> Conn<S> {
 
     /// Queues a Close frame through tungstenite, which records that it was sent.
     pub(super) fn send_close(&mut self, code: CloseCode, why: &str) {
-        if let Phase::Open { ws, .. } | Phase::Closing { ws } = &mut self.phase {
-            if self.outcome == Outcome::Quiet {
-                self.outcome = Outcome::Closed(code.into());
+        if let Phase::Open { ws, .. } | Phase::Closing { ws, .. } = &mut self.phase {
+            // tungstenite sends one Close per connection: after it (or the peer's) it only
+            // flushes.
+            if ws.can_write() {
+                self.tally.close_sent = Some(code.into());
             }
             let frame = CloseFrame {
                 code,

@@ -5,6 +5,11 @@
 //! still in HTTP), so an upgrade past the limit can still be answered properly. At upgrade,
 //! [`Admission`] answers 503 past `--max-connections` and 429 past `--max-per-ip`; it is asked
 //! only then, when a request head asks to upgrade (`Action::Upgrade`).
+//!
+//! Before either, [`listen`] opens the listening socket with what every accepted socket should
+//! have: a deep backlog (`--backlog`), `TCP_NODELAY` and the send buffer (`--send-buffer`).
+//! The kernel copies a listener's socket options into each connection it accepts (Linux, the
+//! BSDs and macOS alike), so setting them once saves two system calls per accept.
 
 use super::{Server, Slot};
 use crate::config::Config;
@@ -13,15 +18,57 @@ use crate::http::Status;
 use crate::hub::ConnId;
 use crate::stream::Stream;
 use log::{debug, info, warn};
+use mio::net::TcpListener;
 use mio::{Interest, Token};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// How long accepting pauses after the process ran out of file descriptors. Retrying at once
 /// would spin (the listener stays readable); waiting for the next edge could wait forever.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Where Linux says how deep a listen backlog may be: `listen(2)` silently caps it there.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+
+/// Opens the listening socket on `config.listen`, non-blocking, with `--backlog`, and the
+/// options every accepted socket inherits from it: `TCP_NODELAY` (small messages leave at
+/// once; the outbox already batches writes, so Nagle's algorithm would only add delay) and
+/// `SO_SNDBUF` from `--send-buffer` (0: left to the kernel's autotuning).
+pub(super) fn listen(config: &Config) -> io::Result<TcpListener> {
+    let addr: SocketAddr = config.listen;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std and mio do on Unix: a restarted server binds at once, even while connections of
+    // the last run sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if config.send_buffer > 0 {
+        // Linux doubles the value (room for its bookkeeping) and stops autotuning this buffer.
+        socket.set_send_buffer_size(config.send_buffer)?;
+    }
+    socket.bind(&addr.into())?;
+    warn_if_capped(config.backlog, std::fs::read_to_string(SOMAXCONN).ok());
+    // `Config::validate` keeps the backlog within an i32.
+    socket.listen(config.backlog as i32)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Logs a warning when the kernel's `somaxconn` (the text of [`SOMAXCONN`], if readable) caps
+/// `backlog`; returns the cap that applies, if any.
+fn warn_if_capped(backlog: u32, somaxconn: Option<String>) -> Option<u32> {
+    let cap: u32 = somaxconn?.trim().parse().ok()?;
+    if backlog <= cap {
+        return None;
+    }
+    warn!(
+        "--backlog {backlog} is capped by the kernel at net.core.somaxconn = {cap}; \
+         raise it with `sysctl -w net.core.somaxconn={backlog}`"
+    );
+    Some(cap)
+}
 
 /// Open WebSocket connections, in all and per client address, against their limits.
 #[derive(Debug)]
@@ -128,9 +175,7 @@ impl Server {
                 continue;
             }
             self.stats.accepted += 1;
-            // Small messages should leave at once; the outbox already batches writes, so
-            // Nagle's algorithm would only add delay.
-            let _ = socket.set_nodelay(true);
+            // TCP_NODELAY and the send buffer came from the listener (see `listen`).
             let entry = self.slots.vacant_entry();
             let id = ConnId(entry.key());
             if let Err(e) =
@@ -212,6 +257,15 @@ mod tests {
         assert_eq!(a.check(ip), Err(Status::ServiceUnavailable));
         a.leave(ip);
         assert_eq!(a.check(ip), Ok(()));
+    }
+
+    /// A backlog above the kernel's somaxconn is reported as capped; one within it, or an
+    /// unreadable somaxconn, is not.
+    #[test]
+    fn backlog_above_somaxconn_is_reported_as_capped() {
+        assert_eq!(warn_if_capped(1024, Some("128\n".into())), Some(128));
+        assert_eq!(warn_if_capped(1024, Some("4096\n".into())), None);
+        assert_eq!(warn_if_capped(1024, None), None);
     }
 
     /// Past --max-per-ip an upgrade from that address gets 429; other addresses get in.

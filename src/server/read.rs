@@ -1,5 +1,5 @@
 //! Reading and relaying: readiness in, each queued connection read until it has nothing more
-//! for now, and what it asks for done (the [`Action`] seam, described in `conn.rs`).
+//! for now (one read, usually: see `conn/scratch.rs`), and what it asks for done (the [`Action`] seam, described in `conn.rs`).
 //!
 //! Echo and chat differ in one place only, [`Server::relay`]: a message goes back to its
 //! sender at once, or into the batch of the sender's room, which reaches every other member at
@@ -28,6 +28,9 @@ impl Server {
         let Some(slot) = self.slots.get_mut(id.0) else {
             return;
         };
+        if event.is_read_closed() || event.is_error() {
+            slot.marks.peer_closed = true;
+        }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             slot.mark_ready(id, &mut self.ready);
         }
@@ -70,7 +73,7 @@ impl Server {
         // The buffer is taken out for the loop (the actions need `&mut self`) and put back;
         // moving it moves a pointer, not 64 KiB.
         let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.start_conn();
+        scratch.start_conn(self.slots[id.0].marks.peer_closed);
         loop {
             let slot = &mut self.slots[id.0];
             match slot.conn.on_readable(&mut scratch, now, &self.config) {
@@ -110,6 +113,16 @@ impl Server {
         let Some(room) = self.slots[from.0].room else {
             return;
         };
+        // Alone in its room, and no other node shares it: nobody to deliver to, so no batch.
+        // (Besides the work, this spares the heap a big message's second copy while the
+        // sender's grown read buffer is given back; see conn/edges.rs.)
+        let alone = self.hub.room(room).is_some_and(|r| r.members.len() == 1);
+        #[cfg(feature = "redis")]
+        let alone = alone && self.bridge.is_none();
+        if alone {
+            self.stats.bytes_in += framed_len(msg) as u64;
+            return;
+        }
         let Some(at) = self
             .hub
             .append(room, Some(from), |buf| encode_into(msg, buf))

@@ -6,7 +6,7 @@
 //! server's lists; what the server keeps about it lives here, beside it.
 
 use super::Server;
-use crate::conn::{Conn, Outcome};
+use crate::conn::Conn;
 use crate::hub::{ConnId, RoomId};
 use crate::stream::Stream;
 use log::{debug, warn};
@@ -33,8 +33,12 @@ pub(super) struct Slot {
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Marks {
     /// In `ready`: the socket may hold unread bytes. Readiness is edge-triggered, so this is
-    /// remembered until a read says `WouldBlock` (`Action::Idle`).
+    /// remembered until the connection says it read all there was (`Action::Idle`).
     pub(super) ready: bool,
+    /// A readiness event reported the peer's FIN or an error: from now on the connection reads
+    /// until the kernel says `WouldBlock` or end-of-stream, not only until a short read (see
+    /// `conn/scratch.rs`, "One read per readable event").
+    pub(super) peer_closed: bool,
     /// In `dirty`: to flush at the end of this turn.
     pub(super) dirty: bool,
     /// WRITABLE is registered with the poller now (READABLE always is).
@@ -79,6 +83,8 @@ impl Server {
             };
             slot.marks.dirty = false;
             self.stats.bytes_out += slot.conn.flush(now) as u64;
+            // Closes (and answers, drops) are counted in the turn they happen.
+            self.stats.count(slot.conn.take_tally());
             if slot.conn.is_closed() {
                 self.remove(id);
                 continue;
@@ -101,8 +107,8 @@ impl Server {
         }
     }
 
-    /// Frees a closed connection: out of its room, off the poller, counted, socket closed (on
-    /// drop).
+    /// Frees a closed connection: out of its room, socket closed (on drop), which also takes
+    /// it off the poller.
     fn remove(&mut self, id: ConnId) {
         let Some(mut slot) = self.slots.try_remove(id.0) else {
             return;
@@ -117,16 +123,10 @@ impl Server {
             self.hub.leave(room, id);
             self.admission.leave(slot.peer);
         }
-        match slot.conn.outcome() {
-            Outcome::Answered(status) => self.stats.http_answer(status),
-            Outcome::Closed(code) => self.stats.close_sent(code),
-            Outcome::SlowConsumer => {
-                self.stats.close_sent(1008);
-                self.stats.slow_consumers += 1;
-            }
-            Outcome::Quiet => {}
-        }
-        // Deregistering can only fail if the socket is already gone from the poller.
-        let _ = self.poll.registry().deregister(slot.conn.socket_mut());
+        self.stats.count(slot.conn.take_tally());
+        // No `deregister`: closing the socket (dropping `slot`) takes it out of the poller, as
+        // epoll and kqueue both do for a descriptor nobody else holds, and we never duplicate
+        // one. That saves an `epoll_ctl` per connection; events already in this batch for it
+        // find its slot empty (freed slots are skipped: invariant 7).
     }
 }

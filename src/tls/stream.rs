@@ -445,6 +445,10 @@ impl<S: Socket, C: Side> Socket for TlsStream<S, C> {
     fn holds_output(&self) -> bool {
         !self.outgoing.is_empty()
     }
+
+    fn last_words(&mut self) {
+        let _ = self.send_close_notify();
+    }
 }
 
 impl<S: Read + Write, C: Side> TlsStream<S, C> {
