@@ -46,8 +46,8 @@
 //!
 //! How the layers split the work: `http.rs` decides what a request gets; tungstenite's
 //! [`WebSocketContext`] owns RFC 6455 framing, masking, fragment reassembly, UTF-8 checks and the
-//! closing handshake (through the [`Wire`], `wire.rs`); this file moves bytes between the
-//! socket and those two and turns every failure into a close reason (invariant: a connection's
+//! closing handshake (through the [`Wire`](crate::wire::Wire)); this file moves bytes between
+//! the socket and those two and turns every failure into a close reason (invariant: a connection's
 //! failure never leaves the connection). This file is the type, its phases and the seam; beside
 //! it are the HTTP phases (`conn/request.rs`), the WebSocket phases and closing
 //! (`conn/websocket.rs`), the way out (`conn/output.rs`: send, flush, FIN, slow consumers),
