@@ -212,6 +212,11 @@ pub fn parse_node_id(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// The most one message costs an outbox beyond its payload: its frame header, and the chunk's
+/// bookkeeping (`CHUNK_COST` in `outbox.rs`). A queue must hold one whole message plus this, or
+/// the largest message allowed would drop its recipient as a slow consumer.
+pub const MESSAGE_OVERHEAD: usize = MAX_FRAME_HEADER + crate::outbox::CHUNK_COST;
+
 /// Default `--send-buffer`: 64 KiB for now (provisional, to be chosen by measurement).
 pub const DEFAULT_SEND_BUFFER: usize = 64 << 10;
 /// Default `--backlog`: a burst of a thousand connects waits in the kernel, not in SYN retries.
@@ -401,7 +406,7 @@ impl Config {
             // One whole frame must always fit in a queue (see `validate`).
             c.max_queue_bytes = c
                 .max_queue_bytes
-                .max(c.max_message_bytes + MAX_FRAME_HEADER);
+                .max(c.max_message_bytes + MESSAGE_OVERHEAD);
         }
         c.high_water_bytes = c.high_water_bytes.max(c.max_queue_bytes);
         match &mut c.redis {
@@ -428,9 +433,9 @@ impl Config {
 
     /// Checks how the limits relate; every rule here is a way a server could otherwise wedge.
     pub fn validate(&self) -> Result<(), UsageError> {
-        if self.max_queue_bytes < self.max_message_bytes + MAX_FRAME_HEADER {
+        if self.max_queue_bytes < self.max_message_bytes + MESSAGE_OVERHEAD {
             return Err(usage!(
-                "--max-queue-bytes must hold one whole message: at least --max-message-bytes + {MAX_FRAME_HEADER}"
+                "--max-queue-bytes must hold one whole message: at least --max-message-bytes + {MESSAGE_OVERHEAD}"
             ));
         }
         if self.high_water_bytes < self.max_queue_bytes {

@@ -1,7 +1,6 @@
 //! `chatloop serve`'s flags: defaults, spellings, units and the mistakes they catch.
 
 use super::*;
-use crate::wire::MAX_FRAME_HEADER;
 
 fn run(args: &[&str]) -> Result<Config, UsageError> {
     match Config::from_args(args.iter().map(|s| s.to_string()))? {
@@ -41,7 +40,7 @@ fn flags_and_units_parse() {
 fn echo_raises_message_cap_and_queue_follows() {
     let c = run(&["--echo"]).unwrap();
     assert_eq!(c.max_message_bytes, ECHO_MAX_MESSAGE_BYTES);
-    assert!(c.max_queue_bytes >= c.max_message_bytes + MAX_FRAME_HEADER);
+    assert!(c.max_queue_bytes >= c.max_message_bytes + MESSAGE_OVERHEAD);
 }
 
 /// Mistakes are one-line errors naming the flag.
