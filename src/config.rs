@@ -217,8 +217,13 @@ pub fn parse_node_id(s: &str) -> Result<String, String> {
 /// the largest message allowed would drop its recipient as a slow consumer.
 pub const MESSAGE_OVERHEAD: usize = MAX_FRAME_HEADER + crate::outbox::CHUNK_COST;
 
-/// Default `--send-buffer`: 64 KiB for now (provisional, to be chosen by measurement).
-pub const DEFAULT_SEND_BUFFER: usize = 64 << 10;
+/// Default `--send-buffer`: 128 KiB, the smallest that cost no throughput in a sweep
+/// (`benches/sockets.sh sndbuf`, docs/figures/sockets/sndbuf.txt, medians of 3): a client that
+/// never reads hides about 400 KiB in the kernel before its outbox grows, against 3.9 MB with
+/// the kernel's autotuning; fan-out of 64 B messages stayed within the noise of autotuning's,
+/// and 16 KiB messages went faster. 16 and 32 KiB starved big messages (9.4k deliveries/s
+/// against 171k), 64 KiB cost about a tenth of the 64 B rate.
+pub const DEFAULT_SEND_BUFFER: usize = 128 << 10;
 /// Default `--backlog`: a burst of a thousand connects waits in the kernel, not in SYN retries.
 pub const DEFAULT_BACKLOG: u32 = 1024;
 
@@ -296,7 +301,7 @@ Options:
                               in order of preference [default: none]
   --send-buffer BYTES         each connection's kernel send buffer (SO_SNDBUF): bytes that
                               can sit in the kernel before a client that never reads is
-                              noticed; 0 = the kernel's autotuning (up to 4MiB) [default: 64KiB]
+                              noticed; 0 = the kernel's autotuning (up to 4MiB) [default: 128KiB]
   --backlog N                 connects the kernel holds until they are accepted (capped by
                               net.core.somaxconn) [default: 1024]
   --summary-interval TIME     how often to log a one-line summary; 0s = never [default: 60s]
