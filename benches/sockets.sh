@@ -98,6 +98,11 @@ stats() {
   exec 3<&-
 }
 export -f stats
+# fragment FILE.txt: FILE.md, the summary as the docs quote it (a figures block, checked by
+# scripts/check-docs.sh; `scripts/figures.sh --render` puts it into the docs).
+fragment() {
+  { echo '```text'; cat "$1"; echo '```'; } >"${1%.txt}.md"
+}
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 case $MODE in
@@ -143,6 +148,7 @@ for sb, rs in rows.items():
     print(f"{sb:>12} {hid:>11.0f} {a:>18.0f} {ac:>10.0f} {b:>20.0f} {bc:>10.0f} {lost:>5}")
 print("loads:", sorted({r["load"] for rs in rows.values() for r in rs}))
 EOF
+  fragment "$OUT/sndbuf.txt"
   ;;
 
 drop)
@@ -173,6 +179,7 @@ for rate, rs in rows.items():
     drop = m([r["dropped_secs"] for r in rs if r["dropped_secs"] is not None])
     print(f"{rate:>8.0f} {grew:>19.2f} {hid:>11.0f} {drop:>16.2f}")
 EOF
+  fragment "$OUT/drop.txt"
   ;;
 
 syscalls)
@@ -234,6 +241,8 @@ EOF
 
 profile)
   build
+  # `perf report | head` ends perf report with SIGPIPE: not a failure here.
+  set +o pipefail
   for name in base new; do
     for rate in 10 50; do
       tag=$name-$((rate * 10))k

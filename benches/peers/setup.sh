@@ -86,7 +86,9 @@ TOML
   edit_once "$src/examples/server.rs" \
     's/(\n[ ]*)(let ws_stream = tokio_tungstenite::accept_async)/$1raw_stream.set_nodelay(true).expect("TCP_NODELAY");$1$2/' \
     'TCP_NODELAY'
-  # Its own target dir keeps this build out of chatloop's workspace and lockfile.
+  # An empty [workspace] and its own target dir keep this build out of chatloop's workspace
+  # (cargo would otherwise take the crate, unpacked under ours, for a stray member) and lockfile.
+  grep -q '^\[workspace\]' "$src/Cargo.toml" || printf '\n[workspace]\n' >>"$src/Cargo.toml"
   cargo build -q --release --locked --example server --manifest-path "$src/Cargo.toml" \
     --target-dir "$DIR/tokio/target"
   echo "$TOKIO_TUNGSTENITE_VERSION" >"$DIR/tokio.version"
