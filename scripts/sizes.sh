@@ -25,7 +25,11 @@ size() {
     --config 'profile.sizes.strip=true')
   for c in "$@"; do config+=(--config "profile.sizes.$c"); done
   # shellcheck disable=SC2086 # $features is zero or one word
-  cargo build -q --profile sizes --bin chatloop --target "$target" $features "${config[@]}"
+  # A failed build must not print the previous build's size (this runs inside $(…), where
+  # set -e does not reach).
+  rm -f "$CARGO_TARGET_DIR/$target/sizes/chatloop"
+  cargo build -q --profile sizes --bin chatloop --target "$target" $features "${config[@]}" >&2 ||
+    { echo "build failed"; return 1; }
   stat -c %s "$CARGO_TARGET_DIR/$target/sizes/chatloop"
 }
 
