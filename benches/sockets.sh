@@ -70,8 +70,8 @@ start() {
            --log-level warn "$@" & ;;
     base) taskset -c 0 "$OLD" serve --listen 127.0.0.1:$PORT --max-connections 20000 \
             --log-level warn "$@" & ;;
-    uws) UWS_DIR=$UWS_DIR taskset -c 0 node benches/uws-server.js $PORT & ;;
-    uws-echo) UWS_DIR=$UWS_DIR taskset -c 0 node benches/uws-server.js $PORT echo & ;;
+    uws) NODE_PATH=$PWD/$UWS_DIR/node_modules taskset -c 0 node benches/peers/uws-server.js $PORT & ;;
+    uws-echo) NODE_PATH=$PWD/$UWS_DIR/node_modules taskset -c 0 node benches/peers/uws-server.js $PORT echo & ;;
   esac
   SPID=$!
   URL=ws://127.0.0.1:$PORT/room
