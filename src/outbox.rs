@@ -65,8 +65,8 @@ const KEEP_CAPACITY: usize = 16;
 
 /// What the allocation behind a chunk costs beyond its bytes, at most: `Bytes`' shared control
 /// block (24 bytes, 32 with the allocator's header) and the buffer's own allocator header and
-/// rounding (up to 24 bytes), plus slack up to the frame header's largest size that
-/// `wire::encode` may reserve and not use (8 bytes). Rounded up.
+/// rounding (up to 24 bytes), plus slack up to the frame header's largest size that a frame's
+/// buffer may have reserved and not used (8 bytes). Rounded up.
 const ALLOCATION_COST: usize = 64;
 
 /// What one queued chunk costs beyond its bytes, charged against the cap with them: its slot in
@@ -394,10 +394,8 @@ impl Outbox {
     /// chunk goes through `write` (for a TCP socket `send(2)`, a shorter path through the
     /// kernel than `writev(2)`).
     fn write_some<const N: usize>(&self, w: &mut impl Write) -> io::Result<usize> {
-        if let [only] = self.chunks.as_slices().0 {
-            if self.chunks.len() == 1 {
-                return w.write(&only.bytes);
-            }
+        if self.chunks.len() == 1 {
+            return w.write(&self.chunks[0].bytes);
         }
         let mut slices = [IoSlice::new(&[]); N];
         let n = self.chunks.len().min(N);

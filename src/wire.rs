@@ -49,7 +49,9 @@ pub fn ws_config(cfg: &Config) -> WebSocketConfig {
 }
 
 /// Encodes a text or binary message as one unmasked server frame (RFC 6455 §5.2: servers never
-/// mask), in a buffer of its own: for an echo, which has one recipient.
+/// mask), in a buffer of its own. The server itself frames into shared buffers
+/// ([`encode_into`]: a room's batch, an echo at the end of its outbox); this is for a caller
+/// with one frame to hand to [`Conn::send`](crate::conn::Conn::send): tests and the fuzz target.
 pub fn encode(msg: &Message) -> Bytes {
     let mut buf = Vec::with_capacity(msg.len() + MAX_FRAME_HEADER);
     encode_into(msg, &mut buf);
