@@ -16,9 +16,10 @@
 //!                 other nodes sent joins the room's batch (bridge.rs)
 //!  fan_out      → each room's batch to its members: slices of one shared buffer (hub/batch.rs)
 //!  tick         → deadlines: handshake, ping, idle, stuck writers, closing, laggards
-//!  flush_dirty  → write every outbox touched this turn (writev), then interest follows
-//!                 state: WRITABLE only while bytes are queued; closed slots freed here,
-//!                 after the whole batch of events
+//!  flush_dirty  → write the outboxes touched (writev), 64 connections a turn at most, the
+//!                 rest next turn, after a look at new input; then interest follows state:
+//!                 WRITABLE only while bytes are queued; closed slots freed here, after the
+//!                 whole batch of events
 //!  unpark       → rooms whose members caught up are read again (at once, not next tick)
 //! ```
 //!
@@ -119,7 +120,7 @@ pub struct Server {
     /// frames for it.
     parked: Parked,
     /// Connections touched this turn: flushed (and maybe freed) at its end.
-    dirty: Vec<ConnId>,
+    dirty: VecDeque<ConnId>,
     /// When things are due.
     timers: Timers,
     /// Accepting failed for lack of descriptors (so the warning is logged once, not per retry).
@@ -201,7 +202,7 @@ impl Server {
             scratch: Scratch::new(SCRATCH_BYTES),
             ready: VecDeque::new(),
             parked: Parked::default(),
-            dirty: Vec::new(),
+            dirty: VecDeque::new(),
             timers: Timers {
                 tick: now,
                 summary: (!config.summary_interval.is_zero())
@@ -296,13 +297,13 @@ impl Server {
         }
     }
 
-    /// How long `poll` may sleep: not at all if input waits to be read or frames to be
-    /// delivered, else until the next deadline (tick, accept retry or shutdown). An empty
-    /// wake-up means "a timer is due". Parked connections do not count: their room resumes
-    /// only when a flush drains it, or a tick drops its laggards.
+    /// How long `poll` may sleep: not at all if input waits to be read, frames to be
+    /// delivered or outboxes to be written, else until the next deadline (tick, accept retry
+    /// or shutdown). An empty wake-up means "a timer is due". Parked connections do not count:
+    /// their room resumes only when a flush drains it, or a tick drops its laggards.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         let paused = self.backpressure.is_paused();
-        if (!self.ready.is_empty() && !paused) || self.hub.has_batched() {
+        if (!self.ready.is_empty() && !paused) || self.hub.has_batched() || !self.dirty.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = [

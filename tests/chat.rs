@@ -83,6 +83,38 @@ fn per_sender_order_is_kept() {
     drop((s1, s2));
 }
 
+/// A room bigger than one turn's writes (`FLUSH_PER_TURN`, 64): the members are written over
+/// several turns while the senders go on sending, and every member still gets every message
+/// of the others, each sender's in order, and none of its own.
+#[test]
+fn a_room_bigger_than_a_turns_writes_gets_everything_in_order() {
+    let server = TestServer::start();
+    let mut members: Vec<_> = (0..200).map(|_| connect(&server, "/big")).collect();
+    const N: u32 = 300;
+    for i in 0..N {
+        for (who, m) in members[..2].iter_mut().enumerate() {
+            m.send(Message::text(format!("{who}:{i}"))).unwrap();
+        }
+    }
+    for (at, m) in members.iter_mut().enumerate() {
+        let mut next = [0u32; 2];
+        let expected = if at < 2 { N } else { 2 * N };
+        for _ in 0..expected {
+            let text = recv(m).into_text().unwrap();
+            let (who, seq) = text.split_once(':').unwrap();
+            let who: usize = who.parse().unwrap();
+            assert_ne!(who, at, "member {at} got its own message back");
+            assert_eq!(
+                seq.parse::<u32>().unwrap(),
+                next[who],
+                "member {at}, sender {who}"
+            );
+            next[who] += 1;
+        }
+    }
+    assert_silent(&mut members[199], Duration::from_millis(100));
+}
+
 /// In echo mode a message comes back to its sender, and to nobody else.
 #[test]
 fn echo_mode_returns_to_sender_only() {

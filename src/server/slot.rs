@@ -1,6 +1,6 @@
 //! A connection's place in the server: its [`Slot`] in the slab, and the end of every turn,
-//! where touched connections are flushed, their interest follows their state, and closed ones
-//! are freed.
+//! where touched connections are flushed (a bounded number each turn), their interest follows
+//! their state, and closed ones are freed.
 //!
 //! The connection itself (`conn.rs`) knows nothing of rooms, addresses, the poller or the
 //! server's lists; what the server keeps about it lives here, beside it.
@@ -14,6 +14,28 @@ use mio::{Interest, Token};
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::Instant;
+
+/// Connections written at most in one turn; the rest wait, in order, for the next turns.
+///
+/// Writing is where a chat server's time goes: one system call per recipient, each a few
+/// microseconds of kernel work (on loopback, the receiver's side of TCP too). A message for a
+/// room of 1,000 takes milliseconds to write out; if the loop wrote it all before reading
+/// again, a message that arrived meanwhile would wait for the whole of it, and then take as
+/// long again. Writing a slice of the queue per turn and then polling lets the new message
+/// in early: it is fanned out into the outboxes still waiting, so each of those members gets
+/// both in one `writev`, sooner, for the cost of one call instead of two.
+///
+/// ```text
+///   all at once:   [m1 → 1000 members           ][m2 → 1000 members           ]
+///   64 per turn:   [m1 → 64][poll: m2 arrived][m1+m2 → 64][m1+m2 → 64] … [m2 → the first 64]
+/// ```
+///
+/// A connection waits at most (queued ÷ 64) turns, each of which reads at most a quarter of
+/// `--max-queue-bytes` (`read_ready`); a member whose outbox grows past half while it waits
+/// pauses its room, as any member does (`backpressure.rs`). With one message now and then
+/// nothing changes but the calls: a turn with no new input costs one `epoll_wait` that
+/// returns at once. Measured: `benches/sockets.sh uws` (docs/figures/sockets/uws-*.txt).
+pub(super) const FLUSH_PER_TURN: usize = 64;
 
 /// One connection and the server's bookkeeping for it.
 pub(super) struct Slot {
@@ -39,7 +61,7 @@ pub(super) struct Marks {
     /// until the kernel says `WouldBlock` or end-of-stream, not only until a short read (see
     /// `conn/scratch.rs`, "One read per readable event").
     pub(super) peer_closed: bool,
-    /// In `dirty`: to flush at the end of this turn.
+    /// In `dirty`: to flush at the end of this turn (or a later one: `FLUSH_PER_TURN`).
     pub(super) dirty: bool,
     /// WRITABLE is registered with the poller now (READABLE always is).
     pub(super) writable: bool,
@@ -64,20 +86,25 @@ impl Slot {
         }
     }
 
-    /// Queues this connection for flushing at the end of this turn, once.
-    pub(super) fn mark_dirty(&mut self, id: ConnId, dirty: &mut Vec<ConnId>) {
+    /// Queues this connection for flushing, once; turns flush the queue from the front.
+    pub(super) fn mark_dirty(&mut self, id: ConnId, dirty: &mut VecDeque<ConnId>) {
         if !self.marks.dirty {
             self.marks.dirty = true;
-            dirty.push(id);
+            dirty.push_back(id);
         }
     }
 }
 
 impl Server {
-    /// Writes what this turn queued, sets each connection's interest to match what it still
-    /// has queued, and frees the connections that are closed. This is the end of the batch.
+    /// Writes what is queued for the first [`FLUSH_PER_TURN`] touched connections, sets each
+    /// one's interest to match what it still has queued, and frees those that are closed. The
+    /// others stay queued, and `poll` does not sleep while any are. This is the end of the
+    /// batch of events.
     pub(super) fn flush_dirty(&mut self, now: Instant) {
-        for id in std::mem::take(&mut self.dirty) {
+        for _ in 0..self.dirty.len().min(FLUSH_PER_TURN) {
+            let Some(id) = self.dirty.pop_front() else {
+                break;
+            };
             let Some(slot) = self.slots.get_mut(id.0) else {
                 continue;
             };
