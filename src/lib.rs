@@ -17,8 +17,9 @@
 //!   │                       │ end of reading: one or two refcounted slices per member       │
 //!   │                       ▼                                                               │
 //!   │                  Outbox (outbox.rs) of each recipient: bounded, charged what it holds │
-//!   │      ─▶ end of turn: flush every touched outbox with writev; WRITABLE interest only   │
-//!   │         while bytes stay queued; free closed slots; rooms that caught up read again   │
+//!   │      ─▶ end of turn: flush touched outboxes with writev, 64 a turn, the rest next     │
+//!   │         turn; WRITABLE interest only while bytes stay queued; free closed slots;      │
+//!   │         rooms that caught up are read again                                           │
 //!   └──────────────────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
@@ -62,8 +63,8 @@
 //! 4. Every write and accept continues until `WouldBlock`; a read stops there, at
 //!    end-of-stream, or, on plain TCP, at a short read, which says the same one system call
 //!    sooner (`conn/scratch.rs` says why). Reads come in slices of `READS_PER_TURN` per
-//!    connection and a byte budget per turn, the rest next turn; a spurious or stale event is
-//!    harmless.
+//!    connection and a byte budget per turn, writes in `FLUSH_PER_TURN` connections per turn
+//!    (`server/slot.rs`), the rest next turn; a spurious or stale event is harmless.
 //! 5. WRITABLE is registered only while something is queued (in the outbox, or TLS ciphertext
 //!    the socket has not taken).
 //! 6. Every queue is bounded, by what it holds, not only by its payload: an outbox by
