@@ -119,7 +119,8 @@ pub struct Server {
     /// What waits for a paused room to catch up: its connections' unread input, other nodes'
     /// frames for it.
     parked: Parked,
-    /// Connections touched this turn: flushed (and maybe freed) at its end.
+    /// Connections touched and not yet flushed, in order: the first `FLUSH_PER_TURN` are
+    /// flushed (and maybe freed) at the end of each turn.
     dirty: VecDeque<ConnId>,
     /// When things are due.
     timers: Timers,
