@@ -23,6 +23,7 @@
 # Needs: node + npm, openssl, taskset (util-linux), python3; the release build is made here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 DIR=benches/.compare
 ROUNDS=${ROUNDS:-3}
 DUR=10s WARM=2s C1=1000 S1=10 C2=100 IDLE=10000
@@ -47,30 +48,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 cargo build --release --bin chatloop >&2
 BIN=target/release/chatloop
 
-cat >"$DIR/uws-ssl-server.js" <<'EOF'
-// uWebSockets.js SSLApp: the native addon itself (no JS fallback), one topic per room (URL
-// path); `echo` as the third argument sends each message back to its sender instead.
-const path = require('path');
-const uWS = require(path.join(__dirname, 'node_modules/@trufflesuite/uws-js-unofficial/binaries',
-  `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`));
-const [port, cert, key, mode] = process.argv.slice(2);
-uWS.SSLApp({ cert_file_name: cert, key_file_name: key }).ws('/*', {
-  compression: uWS.DISABLED,
-  maxPayloadLength: 64 * 1024,
-  maxBackpressure: 1024 * 1024,
-  idleTimeout: 60,
-  upgrade: (res, req, context) => {
-    res.upgrade({ room: req.getUrl() }, req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
-  },
-  open: (ws) => ws.subscribe(ws.getUserData().room),
-  // ws.publish reaches every subscriber of the topic except ws itself.
-  message: mode === 'echo'
-    ? (ws, message, isBinary) => ws.send(message, isBinary)
-    : (ws, message, isBinary) => ws.publish(ws.getUserData().room, message, isBinary),
-}).listen('127.0.0.1', Number(port), (ok) => { if (!ok) process.exit(1); });
-EOF
-
 PORT=19500
 start_server() { # name mode(chat|echo) → sets SPID
   PORT=$((PORT + 1))
@@ -81,15 +58,11 @@ start_server() { # name mode(chat|echo) → sets SPID
                 --tls-cert "$CERT" --tls-key "$KEY" --log-level warn "${echo_flag[@]}" & ;;
     chatloop-ws) taskset -c 0 "$BIN" serve --listen 127.0.0.1:$PORT --max-connections 20000 \
                 --log-level warn "${echo_flag[@]}" & ;;
-    uws-ssl) taskset -c 0 node "$DIR/uws-ssl-server.js" $PORT "$CERT" "$KEY" "$2" & ;;
+    uws-ssl) NODE_PATH=$PWD/$DIR/node_modules taskset -c 0 \
+               node benches/peers/uws-server.js $PORT "$2" "$CERT" "$KEY" & ;;
   esac
   SPID=$!
-  for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "error: $1 did not start" >&2
-  return 1
+  wait_port "$PORT" "$1"
 }
 
 RESULTS=$(mktemp)
@@ -102,8 +75,7 @@ run() { # round server mode scenario-name bench-args...
   local line url=(--url wss://127.0.0.1:$PORT/room --ca "$CERT")
   [ "$server" = chatloop-ws ] && url=(--url ws://127.0.0.1:$PORT/room)
   line=$(taskset -c 1 "$BIN" bench "$@" "${url[@]}" --pid "$SPID" --json --quiet || echo '{}')
-  kill "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
+  stop_pid "$SPID"
   echo "$round	$server	$name	$line" >>"$RESULTS"
   echo "round $round  $server  $name: done ($(cut -d' ' -f1-3 /proc/loadavg))" >&2
 }

@@ -19,6 +19,7 @@
 # base is exported with `git archive` into target/relay-base/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 BASE=${BASE:-main}
 ROUNDS=${ROUNDS:-3}
 PARTS=${1:-fanout rooms memory echo highwater}
@@ -83,17 +84,9 @@ start_server() { # build args... → sets SPID, PORT
   taskset -c 0 "${BIN[$build]}" serve --listen 127.0.0.1:$PORT --max-connections 20000 \
     --log-level warn "$@" &
   SPID=$!
-  for _ in $(seq 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "error: $build server did not start" >&2
-  return 1
+  wait_port "$PORT" "the $build server"
 }
-stop_server() {
-  kill "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-}
+stop_server() { stop_pid "$SPID"; }
 gauge() { # key → the value in /stats, or null if the server does not answer in 2 s (a server
   # that stops reading every socket while one client is behind does not read the request)
   python3 -c 'import json,sys,urllib.request as u

@@ -25,6 +25,7 @@
 # (profile; Debian: linux-perf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 MODE=${1:?usage: benches/sockets.sh build|sndbuf|drop|syscalls|profile|uws|memory}
 shift
 ROUNDS=${ROUNDS:-3}
@@ -75,17 +76,9 @@ start() {
   esac
   SPID=$!
   URL=ws://127.0.0.1:$PORT/room
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "error: $name did not start" >&2
-  return 1
+  wait_port "$PORT" "$name"
 }
-stop() {
-  kill "$SPID" 2>/dev/null || true
-  wait "$SPID" 2>/dev/null || true
-}
+stop() { stop_pid "$SPID"; }
 # bench ARGS…: one `chatloop bench` run against $URL on core 1; prints its JSON line.
 bench() {
   taskset -c 1 "$GEN" bench "$@" --url "$URL" --pid "$SPID" --json --quiet || echo '{}'
