@@ -17,3 +17,18 @@ stop_pid() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
 }
+
+# build_base REV DIR: the chatloop of revision REV, as `git archive` exports it, unpacked into
+# DIR/src and built into DIR/target (the binary: DIR/target/release/chatloop). Nothing is done
+# when DIR already holds a build of that revision.
+build_base() {
+  local rev
+  rev=$(git rev-parse "$1")
+  [ "$(cat "$2/rev" 2>/dev/null)" = "$rev" ] && return 0
+  rm -rf "$2/src" "$2/rev" && mkdir -p "$2/src"
+  git archive "$rev" | tar -x -C "$2/src"
+  # A base from before the cargo workspace would be taken for a stray member of ours.
+  grep -q '^\[workspace\]' "$2/src/Cargo.toml" || printf '\n[workspace]\n' >>"$2/src/Cargo.toml"
+  (cd "$2/src" && cargo build --release --bin chatloop --target-dir ../target) >&2
+  echo "$rev" >"$2/rev"
+}

@@ -29,14 +29,7 @@ mkdir -p "$OUT" "$WORK"
 ulimit -n "$(ulimit -Hn)"
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  rm -rf target/relay-base/src
-  mkdir -p target/relay-base/src
-  git archive "$BASE" | tar -x -C target/relay-base/src
-  # A base from before the cargo workspace would be taken for a stray member of ours.
-  grep -q '^\[workspace\]' target/relay-base/src/Cargo.toml ||
-    printf '\n[workspace]\n' >>target/relay-base/src/Cargo.toml
-  (cd target/relay-base/src && cargo build --release --bin chatloop \
-    --target-dir ../target) >&2
+  build_base "$BASE" target/relay-base
   cargo build --release --bin chatloop >&2
 fi
 declare -A BIN=([base]=target/relay-base/target/release/chatloop [new]=target/release/chatloop)

@@ -38,15 +38,7 @@ ulimit -n "$(ulimit -Hn)"
 
 build() {
   cargo build --release --bin chatloop >&2
-  local rev
-  rev=$(git rev-parse "$BASE")
-  if [ "$(cat target/sockets-base/rev 2>/dev/null)" != "$rev" ]; then
-    rm -rf target/sockets-base/src && mkdir -p target/sockets-base/src
-    git archive "$rev" | tar -x -C target/sockets-base/src
-    (cd target/sockets-base/src &&
-      CARGO_TARGET_DIR=../target cargo build --release --bin chatloop >&2)
-    echo "$rev" >target/sockets-base/rev
-  fi
+  build_base "$BASE" target/sockets-base
 }
 NEW=target/release/chatloop
 OLD=target/sockets-base/target/release/chatloop
